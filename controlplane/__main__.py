@@ -1,0 +1,7 @@
+"""`python -m controlplane` runs the same CLI as the `controlplane` script."""
+
+import sys
+
+from controlplane.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""Typed resources: the pydantic models of every kind, and the desired state they make up."""
+
+from __future__ import annotations
+
+from controlplane.spec.base import API_VERSION, Metadata, Resource
+from controlplane.spec.budget import Budget
+from controlplane.spec.environment import Environment
+from controlplane.spec.gpupool import GpuPool
+from controlplane.spec.guardrail import Guardrail
+from controlplane.spec.model import Model
+from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from controlplane.spec.route import Route
+from controlplane.spec.state import DesiredState
+
+# Dependency order: a kind may refer only to kinds before it. Plans apply in this order.
+KINDS: tuple[type[Resource], ...] = (
+    Environment,
+    GpuPool,
+    Model,
+    Guardrail,
+    Budget,
+    Route,
+    SLOPolicy,
+    CostPolicy,
+    CanaryAnalysis,
+)
+KIND_BY_NAME: dict[str, type[Resource]] = {k.KIND: k for k in KINDS}
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "KIND_BY_NAME",
+    "Budget",
+    "CanaryAnalysis",
+    "CostPolicy",
+    "DesiredState",
+    "Environment",
+    "GpuPool",
+    "Guardrail",
+    "Metadata",
+    "Model",
+    "Resource",
+    "Route",
+    "SLOPolicy",
+]

@@ -1,0 +1,104 @@
+"""Route: the public model name clients call, and how its traffic is split."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from controlplane.spec.base import (
+    Duration,
+    Fraction,
+    Name,
+    Percent,
+    PositiveInt,
+    Resource,
+    SpecModel,
+)
+
+
+class Variant(SpecModel):
+    name: Name = Field(description="Arm name, used in metrics as the variant label.")
+    model: Name = Field(description="The Model this arm serves.")
+    weight: Percent = Field(description="Percent of the route's non-canary traffic.")
+
+
+class Canary(SpecModel):
+    model: Name = Field(description="The Model under test.")
+    percent: Percent = Field(description="Percent of traffic sent to the canary, 0 to 100.")
+
+
+class Stickiness(SpecModel):
+    key: str = Field(
+        pattern=r"^(user|header:[A-Za-z0-9-]+)$",
+        description="What keeps one caller in one arm: 'user' (the request's user field) or "
+        "'header:NAME'.",
+    )
+
+
+class Cascade(SpecModel):
+    fast: Name = Field(description="The cheap Model tried first.")
+    strong: Name = Field(description="The Model asked when the fast one is not confident.")
+    confidence: Fraction = Field(
+        description="Confidence below which the strong model answers instead."
+    )
+
+
+class Cache(SpecModel):
+    enabled: bool = Field(default=False, description="Serve repeated prompts from a cache.")
+    similarity_threshold: Fraction = Field(
+        default=1.0,
+        description="1.0 caches exact prompts only; below 1.0 is a semantic cache that answers "
+        "prompts at least this similar.",
+    )
+    ttl: Duration = Field(
+        default=timedelta(hours=1), description="How long an answer stays cached."
+    )
+
+
+class RateLimits(SpecModel):
+    requests_per_minute: PositiveInt | None = Field(
+        default=None, description="Requests per minute per API key."
+    )
+    tokens_per_minute: PositiveInt | None = Field(
+        default=None, description="Input plus output tokens per minute per API key."
+    )
+
+
+class RouteSpec(SpecModel):
+    model: Name = Field(description="The default (stable) Model; the baseline of a canary.")
+    variants: list[Variant] = Field(
+        default_factory=list,
+        description="A/B arms splitting the non-canary traffic; weights sum to 100. Empty: all "
+        "of it goes to the default model.",
+    )
+    canary: Canary | None = Field(default=None, description="A canary model and its percent.")
+    stickiness: Stickiness | None = Field(
+        default=None, description="Keep each caller in one arm by hashing this key."
+    )
+    fallbacks: list[Name] = Field(
+        default_factory=list,
+        description="Models tried in order when the chosen one errors or times out.",
+    )
+    cascade: Cascade | None = Field(
+        default=None, description="Try a fast model first and escalate when unsure."
+    )
+    guardrails: list[Name] = Field(
+        default_factory=list, description="Guardrails applied to this route, in order."
+    )
+    cache: Cache = Field(default_factory=Cache, description="Response cache.")
+    rate_limits: RateLimits = Field(
+        default_factory=RateLimits, description="Per-key limits; a request over them gets 429."
+    )
+    timeout: Duration = Field(
+        default=timedelta(seconds=60),
+        description="Upstream timeout, after which fallbacks are tried.",
+    )
+
+
+class Route(Resource):
+    KIND: ClassVar[str] = "Route"
+    SCOPE: ClassVar[str] = "environment"
+    kind: Literal["Route"] = Field(description="Always Route.")
+    spec: RouteSpec = Field(description="Default model, variants, canary and request policy.")

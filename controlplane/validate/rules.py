@@ -1,0 +1,360 @@
+"""Rules across fields and resources: names, references, weights, and policy consistency."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from controlplane.documents import FieldPath
+from controlplane.errors import Problem
+from controlplane.spec import (
+    Budget,
+    CanaryAnalysis,
+    CostPolicy,
+    Environment,
+    GpuPool,
+    Guardrail,
+    Model,
+    Resource,
+    Route,
+    SLOPolicy,
+)
+from controlplane.spec.base import format_duration
+from controlplane.spec.budget import SCOPE_REFERENCE_KIND
+from controlplane.spec.guardrail import REDACTABLE_TYPES, RegexGuardrail
+from controlplane.spec.policy import BurnRateWindow
+from controlplane.validate.structure import Located
+
+
+@dataclass(frozen=True)
+class EnvironmentResources:
+    """The parsed resources of one environment folder, and the policies that select it."""
+
+    name: str
+    located: tuple[Located, ...]
+    policies: tuple[Located, ...]
+    # Kind -> every name the environment's documents declare, parsed or not, so that one broken
+    # Model does not also show up as a dangling reference in every Route that names it.
+    declared: Mapping[str, frozenset[str]]
+
+    def of_kind(self, kind: type[Resource]) -> list[Located]:
+        return [item for item in self.located if isinstance(item.resource, kind)]
+
+    def names(self, kind: type[Resource]) -> frozenset[str]:
+        return self.declared.get(kind.KIND, frozenset())
+
+
+def check_unique_names(located: Iterable[Located]) -> Iterator[Problem]:
+    first: dict[tuple[str, str], Located] = {}
+    for item in located:
+        key = (item.resource.KIND, item.resource.name)
+        if key in first:
+            earlier = first[key].document
+            yield item.problem(
+                ("metadata", "name"),
+                f"a second {key[0]} named {key[1]!r} (first at {earlier.file}:{earlier.line})",
+                f"names unique per kind in {_where(item)}",
+                "unique",
+            )
+        else:
+            first[key] = item
+
+
+def _where(item: Located) -> str:
+    return f"environment {item.environment!r}" if item.environment else "policies/"
+
+
+def check_environment_resource(env: EnvironmentResources) -> Iterator[Problem]:
+    found = env.of_kind(Environment)
+    for item in found:
+        if item.resource.name != env.name:
+            yield item.problem(
+                ("metadata", "name"),
+                repr(item.resource.name),
+                f"{env.name!r}, the name of its folder environments/{env.name}/",
+                "layout",
+            )
+    if not found:
+        file = min((i.document.file for i in env.located), default=f"environments/{env.name}/")
+        yield Problem(
+            file=file,
+            line=1,
+            path="",
+            found=f"no Environment resource in environments/{env.name}/",
+            expected=f"one Environment named {env.name!r} (conventionally in environment.yaml)",
+            rule="layout",
+        )
+
+
+def check_references(env: EnvironmentResources) -> Iterator[Problem]:
+    models = env.names(Model)
+    pools = env.names(GpuPool)
+    guardrails = env.names(Guardrail)
+    routes = env.names(Route)
+
+    def missing(
+        item: Located, path: FieldPath, name: str, kind: str, known: frozenset[str]
+    ) -> Problem:
+        listed = ", ".join(sorted(known)) or "none"
+        return item.problem(
+            path,
+            f"a reference to {kind} {name!r}, which environment {env.name!r} does not have",
+            f"one of its {kind} names: {listed}",
+            "reference",
+        )
+
+    for item in env.of_kind(Model):
+        assert isinstance(item.resource, Model)
+        pool = item.resource.spec.pool
+        if pool is not None and pool not in pools:
+            yield missing(item, ("spec", "pool"), pool, "GpuPool", pools)
+    for item in env.of_kind(Route):
+        assert isinstance(item.resource, Route)
+        for path, name in _route_model_refs(item.resource):
+            if name not in models:
+                yield missing(item, path, name, "Model", models)
+        for i, name in enumerate(item.resource.spec.guardrails):
+            if name not in guardrails:
+                yield missing(item, ("spec", "guardrails", i), name, "Guardrail", guardrails)
+    for item in env.of_kind(Budget):
+        assert isinstance(item.resource, Budget)
+        scope = item.resource.spec.scope
+        kind = SCOPE_REFERENCE_KIND.get(scope.type)
+        known = {"Route": routes, "Model": models}.get(kind or "", frozenset())
+        if kind is not None and scope.name not in known:
+            yield missing(item, ("spec", "scope", "name"), scope.name, kind, known)
+
+
+def _route_model_refs(route: Route) -> list[tuple[FieldPath, str]]:
+    spec = route.spec
+    refs: list[tuple[FieldPath, str]] = [(("spec", "model"), spec.model)]
+    refs += [(("spec", "variants", i, "model"), v.model) for i, v in enumerate(spec.variants)]
+    if spec.canary is not None:
+        refs.append((("spec", "canary", "model"), spec.canary.model))
+    refs += [(("spec", "fallbacks", i), name) for i, name in enumerate(spec.fallbacks)]
+    if spec.cascade is not None:
+        refs.append((("spec", "cascade", "fast"), spec.cascade.fast))
+        refs.append((("spec", "cascade", "strong"), spec.cascade.strong))
+    return refs
+
+
+def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
+    replicas = {
+        m.resource.name: m.resource.spec.replicas
+        for m in env.of_kind(Model)
+        if isinstance(m.resource, Model)
+    }
+    for item in env.of_kind(Route):
+        route = item.resource
+        assert isinstance(route, Route)
+        spec = route.spec
+        if spec.variants:
+            total = sum(v.weight for v in spec.variants)
+            if abs(total - 100) > 1e-9:
+                yield item.problem(
+                    ("spec", "variants"),
+                    f"variant weights summing to {total:g} "
+                    f"({' + '.join(f'{v.weight:g}' for v in spec.variants)})",
+                    "weights that sum to 100",
+                    "weights",
+                )
+            yield from _duplicates(
+                item, [v.name for v in spec.variants], ("spec", "variants"), "variant name"
+            )
+        if spec.canary is not None:
+            stable = {spec.model, *(v.model for v in spec.variants)}
+            if spec.canary.model in stable:
+                yield item.problem(
+                    ("spec", "canary", "model"),
+                    f"canary model {spec.canary.model!r}, which already serves the stable traffic",
+                    "a model other than the default and the variants",
+                    "canary",
+                )
+        for i, name in enumerate(spec.fallbacks):
+            if name == spec.model:
+                yield item.problem(
+                    ("spec", "fallbacks", i),
+                    f"the default model {name!r} as its own fallback",
+                    "models other than the default",
+                    "fallbacks",
+                )
+        yield from _duplicates(item, spec.fallbacks, ("spec", "fallbacks"), "fallback")
+        yield from _duplicates(item, spec.guardrails, ("spec", "guardrails"), "guardrail")
+        if spec.cascade is not None and spec.cascade.fast == spec.cascade.strong:
+            yield item.problem(
+                ("spec", "cascade", "strong"),
+                f"the same model {spec.cascade.fast!r} twice",
+                "a strong model different from the fast one",
+                "cascade",
+            )
+        for path, name in _route_model_refs(route):
+            if replicas.get(name) == 0:
+                yield item.problem(
+                    path,
+                    f"model {name!r}, which has 0 replicas",
+                    "a model with at least one replica, or remove it from the route",
+                    "reference",
+                )
+
+
+def _duplicates(
+    item: Located, names: Sequence[str], path: FieldPath, what: str
+) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            yield item.problem(
+                (*path, i), f"{what} {name!r} listed twice", f"each {what} once", "unique"
+            )
+        seen.add(name)
+
+
+def check_guardrails(env: EnvironmentResources) -> Iterator[Problem]:
+    for item in env.of_kind(Guardrail):
+        assert isinstance(item.resource, Guardrail)
+        spec = item.resource.spec
+        if spec.action.value == "redact" and spec.type not in REDACTABLE_TYPES:
+            yield item.problem(
+                ("spec", "action"),
+                f"action redact on a {spec.type} guardrail",
+                "block or flag: only pii and regex guardrails find a span to redact",
+                "guardrail",
+            )
+        if isinstance(spec, RegexGuardrail):
+            for i, pattern in enumerate(spec.patterns):
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    yield item.problem(
+                        ("spec", "patterns", i),
+                        f"{pattern!r}, which does not compile: {exc}",
+                        "a valid Python regular expression",
+                        "guardrail",
+                    )
+
+
+def check_budgets(env: EnvironmentResources) -> Iterator[Problem]:
+    for item in env.of_kind(Budget):
+        assert isinstance(item.resource, Budget)
+        percents = [t.percent for t in item.resource.spec.thresholds]
+        yield from _ascending(item, percents, ("spec", "thresholds"))
+
+
+def _ascending(item: Located, percents: list[float], path: FieldPath) -> Iterator[Problem]:
+    if percents != sorted(set(percents)):
+        yield item.problem(
+            path,
+            "threshold percents " + ", ".join(f"{p:g}" for p in percents),
+            "strictly ascending percents, each once",
+            "thresholds",
+        )
+
+
+def check_policy_targets(env: EnvironmentResources) -> Iterator[Problem]:
+    """Routes, models and teams a policy names must exist in every environment it selects."""
+    routes = env.names(Route)
+    models = env.names(Model)
+    for item in env.policies:
+        policy = item.resource
+        assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
+        for i, name in enumerate(policy.spec.selector.routes):
+            if name not in routes:
+                yield item.problem(
+                    ("spec", "selector", "routes", i),
+                    f"route {name!r}, which environment {env.name!r} does not have",
+                    f"one of its routes: {', '.join(sorted(routes)) or 'none'}",
+                    "reference",
+                )
+        if isinstance(policy, CostPolicy):
+            for i, budget in enumerate(policy.spec.budgets):
+                known = {"route": routes, "model": models}.get(budget.scope.type)
+                if known is not None and budget.scope.name not in known:
+                    yield item.problem(
+                        ("spec", "budgets", i, "scope", "name"),
+                        f"{budget.scope.type} {budget.scope.name!r}, which environment "
+                        f"{env.name!r} does not have",
+                        f"one of its {budget.scope.type} names: {', '.join(sorted(known))}",
+                        "reference",
+                    )
+
+
+def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem]:
+    """Checks of one policy on its own, and that the environments it selects exist."""
+    policy = item.resource
+    assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
+    for i, name in enumerate(policy.spec.selector.environments):
+        if name not in environments:
+            yield item.problem(
+                ("spec", "selector", "environments", i),
+                f"environment {name!r}, which has no folder under environments/",
+                f"one of: {', '.join(environments) or 'none'}",
+                "reference",
+            )
+    if isinstance(policy, SLOPolicy):
+        spec = policy.spec
+        yield from _duplicates(
+            item, [o.name for o in spec.objectives], ("spec", "objectives"), "objective name"
+        )
+        yield from _duplicates(item, [g.name for g in spec.guards], ("spec", "guards"), "guard")
+        for i, objective in enumerate(spec.objectives):
+            for j, window in enumerate(objective.burn_rate.windows):
+                yield from _check_burn_window(
+                    item,
+                    window,
+                    objective.window,
+                    ("spec", "objectives", i, "burnRate", "windows", j),
+                )
+        if not spec.objectives and not spec.guards:
+            yield item.problem(
+                ("spec",), "no objectives and no guards", "at least one of them", "policy"
+            )
+    elif isinstance(policy, CostPolicy):
+        spec_c = policy.spec
+        yield from _duplicates(
+            item, [b.name for b in spec_c.budgets], ("spec", "budgets"), "budget name"
+        )
+        for i, budget in enumerate(spec_c.budgets):
+            yield from _ascending(
+                item, [t.percent for t in budget.thresholds], ("spec", "budgets", i, "thresholds")
+            )
+    else:
+        spec_a = policy.spec
+        for i, check in enumerate(spec_a.latency):
+            if check.critical_increase_percent < check.allowed_increase_percent:
+                yield item.problem(
+                    ("spec", "latency", i, "criticalIncreasePercent"),
+                    f"{check.critical_increase_percent:g}, below the allowed "
+                    f"{check.allowed_increase_percent:g}",
+                    "a critical increase at least as large as the allowed one",
+                    "policy",
+                )
+        if not spec_a.latency and spec_a.errors is None:
+            yield item.problem(
+                ("spec",),
+                "no latency checks and no error check",
+                "at least one of them",
+                "policy",
+            )
+
+
+def _check_burn_window(
+    item: Located, window: BurnRateWindow, slo_window: timedelta, path: FieldPath
+) -> Iterator[Problem]:
+    if window.short >= window.long:
+        yield item.problem(
+            (*path, "short"),
+            f"short window {format_duration(window.short)}, not shorter than the long window "
+            f"{format_duration(window.long)}",
+            "a short window shorter than the long one (the SRE Workbook uses 1/12)",
+            "policy",
+        )
+    if window.long > slo_window:
+        yield item.problem(
+            (*path, "long"),
+            f"long window {format_duration(window.long)}, past the SLO window "
+            f"{format_duration(slo_window)}",
+            "a long window within the SLO window",
+            "policy",
+        )

@@ -1,0 +1,245 @@
+"""Structure: a document's shape against its kind's JSON Schema, then the typed model.
+
+The JSON Schema pass gives the precise, located messages (it sees every error at once); the
+pydantic pass then builds the frozen resource. Both come from the same models, so a document
+the schema accepts is one pydantic accepts too; if they ever disagree, pydantic's errors are
+reported the same way rather than lost.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError as SchemaError
+from pydantic import ValidationError
+
+from controlplane.documents import Document, FieldPath, format_path
+from controlplane.errors import Problem
+from controlplane.schema import kind_schema
+from controlplane.spec import API_VERSION, KIND_BY_NAME, Resource
+from controlplane.spec.base import SECRET_REF_PATTERN
+
+_DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?$")
+SCOPE_FOLDER = {"environment": "environments/<env>/", "policy": "policies/"}
+
+
+@dataclass(frozen=True)
+class Located:
+    """A typed resource and the document it was read from."""
+
+    resource: Resource
+    document: Document
+    environment: str | None
+
+    def problem(self, path: FieldPath, found: str, expected: str, rule: str) -> Problem:
+        return Problem(
+            file=self.document.file,
+            line=self.document.line_of(path),
+            path=format_path(path),
+            found=found,
+            expected=expected,
+            rule=rule,
+            resource=self.resource.ref,
+        )
+
+
+def parse_resource(
+    document: Document, environment: str | None
+) -> tuple[Located | None, list[Problem]]:
+    """The typed resource in `document`, or the problems that keep it from being one."""
+    data = document.data
+
+    def problem(path: FieldPath, found: str, expected: str, rule: str = "schema") -> Problem:
+        return Problem(
+            file=document.file,
+            line=document.line_of(path),
+            path=format_path(path),
+            found=found,
+            expected=expected,
+            rule=rule,
+            resource=document.label,
+        )
+
+    if not isinstance(data, dict):
+        return None, [problem((), show(data), "a mapping with apiVersion, kind, metadata, spec")]
+    kind_name = data.get("kind")
+    kind = KIND_BY_NAME.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        found = "no kind" if kind_name is None else show(kind_name)
+        return None, [problem(("kind",), found, "one of " + ", ".join(KIND_BY_NAME))]
+    expected_scope = "environment" if environment is not None else "policy"
+    if expected_scope != kind.SCOPE:
+        return None, [
+            problem(
+                ("kind",),
+                f"a {kind.KIND} in {document.file}",
+                f"{kind.KIND} resources under {SCOPE_FOLDER[kind.SCOPE]}",
+                "layout",
+            )
+        ]
+    if data.get("apiVersion") != API_VERSION and "apiVersion" in data:
+        # Say it once, plainly, instead of a const mismatch buried among other errors.
+        return None, [problem(("apiVersion",), show(data["apiVersion"]), repr(API_VERSION))]
+
+    triples = [
+        triple
+        for error in _validator(kind.KIND).iter_errors(data)
+        for triple in describe_schema_error(error, kind_schema(kind))
+    ]
+    # A misspelt required field is one mistake: keep "unknown field x; did you mean y?" and drop
+    # "y is missing".
+    misspelt = {
+        (*path[:-1], match.group(1))
+        for path, _, expected in triples
+        if (match := _DID_YOU_MEAN.search(expected))
+    }
+    problems = sorted(
+        {problem(*t) for t in triples if not (t[1] == "nothing" and t[0] in misspelt)}
+    )
+    if problems:
+        return None, problems
+    try:
+        resource = kind.model_validate(data)
+    except ValidationError as exc:
+        return None, [
+            problem(tuple(err["loc"]), show(err.get("input")), err["msg"])
+            for err in exc.errors(include_url=False)
+        ]
+    return Located(resource, document, environment), []
+
+
+@cache
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(kind_schema(KIND_BY_NAME[kind]))
+
+
+def describe_schema_error(
+    error: SchemaError, root: dict[str, Any]
+) -> list[tuple[FieldPath, str, str]]:
+    """One jsonschema error as (field path, what was found, what was expected) triples.
+
+    `root` is the whole schema, for following local `$ref`s.
+    """
+    path: FieldPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    match error.validator:
+        case "required":
+            return [
+                ((*path, name), "nothing", f"the field {name}" + _described(schema, name))
+                for name in value
+                if isinstance(instance, dict) and name not in instance
+            ]
+        case "additionalProperties":
+            allowed = sorted(schema.get("properties", {}))
+            return [
+                ((*path, key), f"unknown field {key!r}", _allowed_fields(key, allowed))
+                for key in instance
+                if key not in allowed
+            ]
+        case "oneOf" | "anyOf":
+            return _describe_union(error, path, root)
+        case "type":
+            return [(path, show(instance), _type_names(value))]
+        case "enum":
+            return [(path, show(instance), "one of " + ", ".join(map(str, value)))]
+        case "const":
+            return [(path, show(instance), repr(value))]
+        case "pattern":
+            if value == SECRET_REF_PATTERN:
+                return [(path, "an inline value (redacted)", str(schema.get("description")))]
+            return [(path, show(instance), schema.get("description") or f"text matching {value}")]
+        case "minimum":
+            return [(path, show(instance), f"at least {value}")]
+        case "maximum":
+            return [(path, show(instance), f"at most {value}")]
+        case "exclusiveMinimum":
+            return [(path, show(instance), f"more than {value}")]
+        case "exclusiveMaximum":
+            return [(path, show(instance), f"less than {value}")]
+        case "minItems":
+            return [(path, f"{len(instance)} items", f"at least {value}")]
+        case "minLength":
+            return [(path, show(instance), f"at least {value} characters")]
+        case _:
+            return [(path, show(instance), error.message)]
+
+
+def _describe_union(
+    error: SchemaError, path: FieldPath, root: dict[str, Any]
+) -> list[tuple[FieldPath, str, str]]:
+    """For a union tagged by `type`, report the errors of the branch the tag picks."""
+    instance: Any = error.instance
+    options: Any = error.validator_value
+    tags = [
+        _resolve(option, root).get("properties", {}).get("type", {}).get("const")
+        for option in options
+    ]
+    if all(isinstance(tag, str) for tag in tags) and tags:
+        tag = instance.get("type") if isinstance(instance, dict) else None
+        if tag not in tags:
+            found = "no type" if tag is None else show(tag)
+            return [((*path, "type"), found, "a type of " + ", ".join(tags))]
+        branch = tags.index(tag)
+        described = [
+            triple
+            for sub in error.context or []
+            if sub.relative_schema_path and sub.relative_schema_path[0] == branch
+            for triple in describe_schema_error(sub, root)
+        ]
+        if described:
+            return described
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    return [(path, show(instance), schema.get("description") or error.message)]
+
+
+def _resolve(schema: Any, root: dict[str, Any]) -> dict[str, Any]:
+    """Follow a local '#/$defs/Name' reference; other schemas are returned as they are."""
+    if not isinstance(schema, dict):
+        return {}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        found = root.get("$defs", {}).get(ref.removeprefix("#/$defs/"), {})
+        return found if isinstance(found, dict) else {}
+    return schema
+
+
+def _described(schema: dict[str, Any], name: str) -> str:
+    description = schema.get("properties", {}).get(name, {}).get("description")
+    return f" ({description})" if description else ""
+
+
+def _allowed_fields(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ("one of " + ", ".join(allowed) if allowed else "no fields here") + hint
+
+
+def _type_names(value: object) -> str:
+    names = value if isinstance(value, list) else [value]
+    article = {"integer": "an integer", "array": "a list", "object": "a mapping"}
+    return " or ".join(article.get(str(n), f"a {n}") for n in names)
+
+
+def show(value: object) -> str:
+    """A short rendering of a found value for messages."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "true" if value else "false"
+        case dict():
+            return "a mapping"
+        case list():
+            return "a list"
+        case str():
+            text = value if len(value) <= 60 else value[:57] + "..."
+            return repr(text)
+        case _:
+            return repr(value)
