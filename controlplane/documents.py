@@ -95,7 +95,10 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
     """Every non-empty document in `text`; a syntax error ends the file with a problem."""
     documents: list[Document] = []
     problems: list[Problem] = []
-    loader = _ConfigLoader(text)
+    try:
+        loader = _ConfigLoader(text)  # checks every character up front, so inside the try
+    except yaml.reader.ReaderError as exc:
+        return [], [_reader_problem(file, text, exc)]
     index = 0
     try:
         while loader.check_node():
@@ -145,6 +148,8 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
                 "yaml",
             )
         )
+    except yaml.reader.ReaderError as exc:
+        problems.append(_reader_problem(file, text, exc))
     except yaml.YAMLError as exc:
         problems.append(Problem(file, 1, "", str(exc).splitlines()[0], "valid YAML", "yaml"))
     except RecursionError:
@@ -192,6 +197,18 @@ def _walk(
             size += _walk(item, (*path, i), lines, duplicates, sizes)
     sizes[id(node)] = size
     return size
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (control characters and the like)."""
+    return Problem(
+        file=file,
+        line=text[: exc.position].count("\n") + 1,
+        path="",
+        found=f"the character U+{exc.character:04X}, which YAML does not allow",
+        expected="printable text",
+        rule="yaml",
+    )
 
 
 def _yaml_error_text(exc: yaml.MarkedYAMLError) -> str:

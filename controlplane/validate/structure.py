@@ -22,9 +22,22 @@ from controlplane.documents import Document, FieldPath, format_path
 from controlplane.errors import Problem
 from controlplane.schema import kind_schema
 from controlplane.spec import API_VERSION, KIND_BY_NAME, Resource
-from controlplane.spec.base import SECRET_REF_PATTERN
+from controlplane.spec.base import (
+    DURATION_PATTERN,
+    HTTP_URL_PATTERN,
+    NAME_PATTERN,
+    PARAMETER_COUNT_PATTERN,
+    SECRET_REF_PATTERN,
+)
 
 _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?$")
+# What the shared patterns mean, since a field's own description replaces its type's.
+PATTERN_MEANING = {
+    DURATION_PATTERN: "a duration such as 500ms, 30s, 5m, 1h30m or 30d",
+    NAME_PATTERN: "a name of lower-case letters, digits, '-' and '.', at most 63 characters",
+    HTTP_URL_PATTERN: "an http:// or https:// URL without credentials in it",
+    PARAMETER_COUNT_PATTERN: "a count such as 70B or 270M",
+}
 SCOPE_FOLDER = {"environment": "environments/<env>/", "policy": "policies/"}
 
 
@@ -154,7 +167,8 @@ def describe_schema_error(
         case "pattern":
             if value == SECRET_REF_PATTERN:
                 return [(path, "an inline value (redacted)", str(schema.get("description")))]
-            return [(path, show(instance), schema.get("description") or f"text matching {value}")]
+            meaning = PATTERN_MEANING.get(value) or schema.get("description") or "text"
+            return [(path, show(instance), f"{meaning} (matching {value})")]
         case "minimum":
             return [(path, show(instance), f"at least {value}")]
         case "maximum":
