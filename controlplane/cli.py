@@ -15,6 +15,7 @@ from pathlib import Path
 from controlplane import __version__
 from controlplane.errors import ConfigError
 from controlplane.load import load_config
+from controlplane.reference import REFERENCE_FILE, render_reference
 from controlplane.report import render_github, render_json, render_text
 from controlplane.schema import render_schema_files
 from controlplane.validate import validate_config
@@ -86,8 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         "schemas",
         help="write the JSON Schemas of every kind, or check they are current",
         description="Generate one JSON Schema per kind (and controlplane.json for any kind) "
-        "from the models, for editors and CI. With --check, write nothing and exit 1 if the "
-        "files differ from the models.",
+        "from the models, for editors and CI, and REFERENCE.md, the configuration reference. "
+        "With --check, write nothing and exit 1 if the files differ from the models.",
     )
     schemas.add_argument(
         "--dir", type=Path, default=Path("schemas"), help="output folder (default: schemas)"
@@ -121,7 +122,7 @@ def _run_validate(args: argparse.Namespace) -> int:
 
 
 def _run_schemas(args: argparse.Namespace) -> int:
-    files = render_schema_files()
+    files = {**render_schema_files(), REFERENCE_FILE: render_reference()}
     folder: Path = args.dir
     if args.check:
         stale = [n for n, text in files.items() if _read(folder / n) != text]
@@ -137,12 +138,12 @@ def _run_schemas(args: argparse.Namespace) -> int:
         if stale or extra:
             print("run `controlplane schemas` and commit the result", file=sys.stderr)
             return EXIT_INVALID
-        print(f"{folder}: {len(files)} schemas are current")
+        print(f"{folder}: {len(files)} files are current")
         return EXIT_OK
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} schemas to {folder}")
+    print(f"wrote {len(files)} files to {folder}")
     return EXIT_OK
 
 

@@ -93,6 +93,7 @@ def test_env_filter_and_unknown_env(config: Path) -> None:
     assert "found: dev, prod, staging" in result.stderr
 
 
+@pytest.mark.integration
 def test_rev_reads_git_without_checking_out(config: Path) -> None:
     def git(*args: str) -> None:
         subprocess.run(

@@ -38,6 +38,12 @@ def test_check_fails_when_a_schema_is_stale_missing_or_extra(
     assert main(["schemas", "--check", "--dir", str(folder)]) == 1
 
     assert main(["schemas", "--dir", str(folder)]) == 0
+    reference = folder / "REFERENCE.md"
+    reference.write_text(reference.read_text().replace("## Route", "## Routes"))
+    assert main(["schemas", "--check", "--dir", str(folder)]) == 1
+    assert "REFERENCE.md: stale or missing" in capsys.readouterr().err
+
+    assert main(["schemas", "--dir", str(folder)]) == 0
     (folder / "old-kind.json").write_text("{}")
     assert main(["schemas", "--check", "--dir", str(folder)]) == 1
     assert "old-kind.json: not generated" in capsys.readouterr().err

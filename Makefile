@@ -1,0 +1,36 @@
+# Two commands set a fresh machine up: `make run` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: validate the shipped config (every environment and policy) and check the schemas
+run: $(STAMP)
+	$(BIN)/controlplane schemas --check
+	$(BIN)/controlplane validate
+
+## lint: ruff, mypy --strict and the import-layer contracts
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy controlplane
+	$(BIN)/lint-imports
+
+## test: lint, schema staleness, the shipped config, then the whole test suite
+test: lint run
+	$(BIN)/pytest
+
+## schemas: regenerate schemas/ from the models
+schemas: $(STAMP)
+	$(BIN)/controlplane schemas
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
