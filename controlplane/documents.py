@@ -99,10 +99,11 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
         loader = _ConfigLoader(text)  # checks every character up front, so inside the try
     except yaml.reader.ReaderError as exc:
         return [], [_reader_problem(file, text, exc)]
-    index = 0
+    index = -1
     try:
         while loader.check_node():
             node = loader.get_node()
+            index += 1
             if node is None:
                 continue
             line = node.start_mark.line + 1
@@ -110,53 +111,42 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
             duplicates: list[tuple[FieldPath, int, int]] = []
             size = _walk(node, (), lines, duplicates, {})
             if size > MAX_VALUES_PER_DOCUMENT:
-                problems.append(
-                    Problem(
-                        file,
-                        line,
-                        "",
-                        f"a document that expands to {size} values",
-                        f"at most {MAX_VALUES_PER_DOCUMENT} (check YAML aliases)",
-                        "yaml",
-                    )
+                found = f"a document that expands to {size} values"
+                expected = f"at most {MAX_VALUES_PER_DOCUMENT} (check YAML aliases)"
+                problems.append(_yaml_problem(file, line, found, expected))
+                continue
+            problems.extend(
+                _yaml_problem(
+                    file,
+                    again,
+                    f"key repeated (first at line {first})",
+                    "each key once in a mapping",
+                    path,
                 )
-            else:
-                problems.extend(
-                    Problem(
-                        file,
-                        dup_line,
-                        format_path(path),
-                        f"key repeated (first at line {first})",
-                        "each key once in a mapping",
-                        "yaml",
-                    )
-                    for path, first, dup_line in duplicates
-                )
-                data = loader.construct_document(node)
-                if data is not None:
-                    documents.append(Document(file, index, line, data, lines))
-            index += 1
+                for path, first, again in duplicates
+            )
+            data = loader.construct_document(node)
+            if data is not None:
+                documents.append(Document(file, index, line, data, lines))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problems.append(
-            Problem(
-                file,
-                mark.line + 1 if mark else 1,
-                "",
-                _yaml_error_text(exc),
-                "valid YAML",
-                "yaml",
-            )
-        )
+        line = mark.line + 1 if mark else 1
+        problems.append(_yaml_problem(file, line, _yaml_error_text(exc), "valid YAML"))
     except yaml.reader.ReaderError as exc:
         problems.append(_reader_problem(file, text, exc))
     except yaml.YAMLError as exc:
-        problems.append(Problem(file, 1, "", str(exc).splitlines()[0], "valid YAML", "yaml"))
+        problems.append(_yaml_problem(file, 1, str(exc).splitlines()[0], "valid YAML"))
     except RecursionError:
-        problems.append(Problem(file, 1, "", "nesting too deep to read", "valid YAML", "yaml"))
+        problems.append(_yaml_problem(file, 1, "nesting too deep to read", "valid YAML"))
     finally:
         loader.dispose()
     return documents, problems
+
+
+def _yaml_problem(file: str, line: int, found: str, expected: str, path: FieldPath = ()) -> Problem:
+    return Problem(
+        file=file, line=line, path=format_path(path), found=found, expected=expected, rule="yaml"
+    )
 
 
 def _walk(
@@ -201,14 +191,9 @@ def _walk(
 
 def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
     """A character YAML does not allow (control characters and the like)."""
-    return Problem(
-        file=file,
-        line=text[: exc.position].count("\n") + 1,
-        path="",
-        found=f"the character U+{exc.character:04X}, which YAML does not allow",
-        expected="printable text",
-        rule="yaml",
-    )
+    line = text[: exc.position].count("\n") + 1
+    found = f"the character U+{exc.character:04X}, which YAML does not allow"
+    return _yaml_problem(file, line, found, "printable text")
 
 
 def _yaml_error_text(exc: yaml.MarkedYAMLError) -> str:

@@ -212,12 +212,12 @@ def test_policy_references_to_environments_and_routes(config: Path) -> None:
         (
             "policies/canary-chat.yaml",
             "spec.selector.routes[1]",
-            "route 'search', which environment 'prod' does not have",
+            "a reference to Route 'search', which environment 'prod' does not have",
         ),
         (
             "policies/canary-chat.yaml",
             "spec.selector.routes[1]",
-            "route 'search', which environment 'staging' does not have",
+            "a reference to Route 'search', which environment 'staging' does not have",
         ),
         (
             "policies/slo-chat.yaml",
@@ -444,3 +444,9 @@ def test_env_filter_reports_only_that_environment(config: Path) -> None:
     assert result.ok
     assert list(result.states) == ["prod"]
     assert not validate(config, ["staging"]).ok
+
+
+def test_only_clean_environments_get_a_desired_state(config: Path) -> None:
+    edit(config, "environments/prod/pools.yaml", "gpusPerNode: 8", "gpusPerNode: many")
+    result = validate(config)
+    assert sorted(result.states) == ["dev", "staging"]

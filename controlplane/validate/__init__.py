@@ -93,7 +93,7 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             policies=tuple(p for p in policies if _selects(p.resource, name)),
             declared=_declared_names(d for d in loaded.documents if environment_of(d.file) == name),
         )
-        env_problems = [
+        problems += [
             *check_environment_resource(env),
             *check_unique_names(env.located),
             *check_references(env),
@@ -103,19 +103,14 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             *check_budgets(env),
             *check_policy_targets(env),
         ]
-        problems += env_problems
-        if not env_problems:
-            state = _desired_state(env)
-            if state is not None:
-                states[name] = state
+        state = _desired_state(env)
+        if state is not None:
+            states[name] = state
 
     unique = _drop_shadowed(sorted(set(problems)), secret_problems)
-    dirty_files = {p.file for p in unique}
-    clean_states = {
-        name: state
-        for name, state in states.items()
-        if not any(environment_of(f) in (name, None) for f in dirty_files)
-    }
+    # An environment has a desired state only when nothing in it, or in policies/, is wrong.
+    dirty = {environment_of(p.file) for p in unique}
+    clean_states = {name: state for name, state in states.items() if not dirty & {name, None}}
     return Validation(problems=tuple(unique), states=clean_states)
 
 

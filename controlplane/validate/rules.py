@@ -88,43 +88,45 @@ def check_environment_resource(env: EnvironmentResources) -> Iterator[Problem]:
         )
 
 
+def _missing(
+    item: Located, path: FieldPath, kind: str, name: str, env: str, known: frozenset[str]
+) -> Problem:
+    return item.problem(
+        path,
+        f"a reference to {kind} {name!r}, which environment {env!r} does not have",
+        f"one of its {kind} names: {', '.join(sorted(known)) or 'none'}",
+        "reference",
+    )
+
+
 def check_references(env: EnvironmentResources) -> Iterator[Problem]:
     models = env.names(Model)
     pools = env.names(GpuPool)
     guardrails = env.names(Guardrail)
     routes = env.names(Route)
-
-    def missing(
-        item: Located, path: FieldPath, name: str, kind: str, known: frozenset[str]
-    ) -> Problem:
-        listed = ", ".join(sorted(known)) or "none"
-        return item.problem(
-            path,
-            f"a reference to {kind} {name!r}, which environment {env.name!r} does not have",
-            f"one of its {kind} names: {listed}",
-            "reference",
-        )
+    known_by_kind = {"Route": routes, "Model": models}
 
     for item in env.of_kind(Model):
         assert isinstance(item.resource, Model)
         pool = item.resource.spec.pool
         if pool is not None and pool not in pools:
-            yield missing(item, ("spec", "pool"), pool, "GpuPool", pools)
+            yield _missing(item, ("spec", "pool"), "GpuPool", pool, env.name, pools)
     for item in env.of_kind(Route):
         assert isinstance(item.resource, Route)
         for path, name in _route_model_refs(item.resource):
             if name not in models:
-                yield missing(item, path, name, "Model", models)
+                yield _missing(item, path, "Model", name, env.name, models)
         for i, name in enumerate(item.resource.spec.guardrails):
             if name not in guardrails:
-                yield missing(item, ("spec", "guardrails", i), name, "Guardrail", guardrails)
+                path = ("spec", "guardrails", i)
+                yield _missing(item, path, "Guardrail", name, env.name, guardrails)
     for item in env.of_kind(Budget):
         assert isinstance(item.resource, Budget)
         scope = item.resource.spec.scope
         kind = SCOPE_REFERENCE_KIND.get(scope.type)
-        known = {"Route": routes, "Model": models}.get(kind or "", frozenset())
-        if kind is not None and scope.name not in known:
-            yield missing(item, ("spec", "scope", "name"), scope.name, kind, known)
+        if kind is not None and scope.name not in known_by_kind[kind]:
+            path = ("spec", "scope", "name")
+            yield _missing(item, path, kind, scope.name, env.name, known_by_kind[kind])
 
 
 def _route_model_refs(route: Route) -> list[tuple[FieldPath, str]]:
@@ -253,31 +255,24 @@ def _ascending(item: Located, percents: list[float], path: FieldPath) -> Iterato
 
 
 def check_policy_targets(env: EnvironmentResources) -> Iterator[Problem]:
-    """Routes, models and teams a policy names must exist in every environment it selects."""
-    routes = env.names(Route)
-    models = env.names(Model)
+    """Routes and models a policy names must exist in every environment it selects."""
+    known_by_kind = {"Route": env.names(Route), "Model": env.names(Model)}
     for item in env.policies:
         policy = item.resource
         assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
-        for i, name in enumerate(policy.spec.selector.routes):
-            if name not in routes:
-                yield item.problem(
-                    ("spec", "selector", "routes", i),
-                    f"route {name!r}, which environment {env.name!r} does not have",
-                    f"one of its routes: {', '.join(sorted(routes)) or 'none'}",
-                    "reference",
-                )
+        refs: list[tuple[FieldPath, str, str]] = [
+            (("spec", "selector", "routes", i), "Route", name)
+            for i, name in enumerate(policy.spec.selector.routes)
+        ]
         if isinstance(policy, CostPolicy):
-            for i, budget in enumerate(policy.spec.budgets):
-                known = {"route": routes, "model": models}.get(budget.scope.type)
-                if known is not None and budget.scope.name not in known:
-                    yield item.problem(
-                        ("spec", "budgets", i, "scope", "name"),
-                        f"{budget.scope.type} {budget.scope.name!r}, which environment "
-                        f"{env.name!r} does not have",
-                        f"one of its {budget.scope.type} names: {', '.join(sorted(known))}",
-                        "reference",
-                    )
+            refs += [
+                (("spec", "budgets", i, "scope", "name"), kind, budget.scope.name)
+                for i, budget in enumerate(policy.spec.budgets)
+                if (kind := budget.scope.type.capitalize()) in known_by_kind
+            ]
+        for path, kind, name in refs:
+            if name not in known_by_kind[kind]:
+                yield _missing(item, path, kind, name, env.name, known_by_kind[kind])
 
 
 def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem]:
