@@ -62,6 +62,18 @@ class Document:
             return f"{kind}/{name}"
         return kind if isinstance(kind, str) else ""
 
+    def problem(self, path: FieldPath, found: str, expected: str, rule: str) -> Problem:
+        """A problem at the field `path` of this document."""
+        return Problem(
+            file=self.file,
+            line=self.line_of(path),
+            path=format_path(path),
+            found=found,
+            expected=expected,
+            rule=rule,
+            resource=self.label,
+        )
+
     def line_of(self, path: FieldPath) -> int:
         """Line of the field at `path`, or of its nearest ancestor that has one."""
         for end in range(len(path), 0, -1):

@@ -17,7 +17,7 @@ from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_cla
 from detect_secrets.plugins.base import RegexBasedDetector
 from detect_secrets.plugins.ip_public import IPPublicDetector
 
-from controlplane.documents import Document, FieldPath, format_path
+from controlplane.documents import Document, FieldPath
 from controlplane.errors import Problem
 from controlplane.spec.base import SECRET_REF_PATTERN
 
@@ -87,15 +87,7 @@ def find_inline_secrets(texts: dict[str, str], documents: tuple[Document, ...]) 
             found = _credential_in_field(path, value)
             if found is not None:
                 line = document.line_of(path)
-                problems[(document.file, line)] = Problem(
-                    file=document.file,
-                    line=line,
-                    path=format_path(path),
-                    found=found,
-                    expected=_EXPECTED,
-                    rule="secret",
-                    resource=document.label,
-                )
+                problems[(document.file, line)] = document.problem(path, found, _EXPECTED, "secret")
     for file, text in texts.items():
         for number, line_text in enumerate(text.splitlines(), start=1):
             if (file, number) in problems:

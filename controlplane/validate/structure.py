@@ -18,7 +18,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError as SchemaError
 from pydantic import ValidationError
 
-from controlplane.documents import Document, FieldPath, format_path
+from controlplane.documents import Document, FieldPath
 from controlplane.errors import Problem
 from controlplane.schema import kind_schema
 from controlplane.spec import API_VERSION, KIND_BY_NAME, Resource
@@ -50,15 +50,7 @@ class Located:
     environment: str | None
 
     def problem(self, path: FieldPath, found: str, expected: str, rule: str) -> Problem:
-        return Problem(
-            file=self.document.file,
-            line=self.document.line_of(path),
-            path=format_path(path),
-            found=found,
-            expected=expected,
-            rule=rule,
-            resource=self.resource.ref,
-        )
+        return self.document.problem(path, found, expected, rule)
 
 
 def parse_resource(
@@ -68,15 +60,7 @@ def parse_resource(
     data = document.data
 
     def problem(path: FieldPath, found: str, expected: str, rule: str = "schema") -> Problem:
-        return Problem(
-            file=document.file,
-            line=document.line_of(path),
-            path=format_path(path),
-            found=found,
-            expected=expected,
-            rule=rule,
-            resource=document.label,
-        )
+        return document.problem(path, found, expected, rule)
 
     if not isinstance(data, dict):
         return None, [problem((), show(data), "a mapping with apiVersion, kind, metadata, spec")]
