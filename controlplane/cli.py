@@ -102,11 +102,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_validate(args: argparse.Namespace) -> int:
     loaded = load_config(args.path, rev=args.rev)
+    where = f"{args.path} at {args.rev}" if args.rev else str(args.path)
+    if not loaded.environments:
+        raise ConfigError(
+            f"no environments/<env>/ folders with YAML under {where}: is this a controlplane "
+            "config repository?"
+        )
     chosen: list[str] = args.env or list(loaded.environments)
     unknown = [e for e in chosen if e not in loaded.environments]
     if unknown:
-        known = ", ".join(loaded.environments) or "none"
-        where = f"{args.path} at {args.rev}" if args.rev else str(args.path)
+        known = ", ".join(loaded.environments)
         raise ConfigError(
             f"no environment {', '.join(map(repr, unknown))} under {where}/environments "
             f"(found: {known})"

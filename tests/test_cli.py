@@ -122,6 +122,12 @@ def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
     assert run(*args).returncode == 2
 
 
+def test_a_folder_without_environments_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert "is this a controlplane config repository?" in result.stderr
+
+
 @pytest.mark.parametrize("command", ["validate", "schemas"])
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
