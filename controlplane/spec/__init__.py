@@ -10,7 +10,7 @@ from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
 from controlplane.spec.route import Route
-from controlplane.spec.state import DesiredState
+from controlplane.spec.state import DesiredState, LiveState
 
 # Dependency order: a kind may refer only to kinds before it. Plans apply in this order.
 KINDS: tuple[type[Resource], ...] = (
@@ -25,11 +25,15 @@ KINDS: tuple[type[Resource], ...] = (
     CanaryAnalysis,
 )
 KIND_BY_NAME: dict[str, type[Resource]] = {k.KIND: k for k in KINDS}
+# The kinds applied to live targets, in dependency order. Environments configure controlplane
+# itself, and policies are evaluated by it; neither is pushed anywhere.
+LIVE_KINDS: tuple[type[Resource], ...] = (GpuPool, Model, Guardrail, Budget, Route)
 
 __all__ = [
     "API_VERSION",
     "KINDS",
     "KIND_BY_NAME",
+    "LIVE_KINDS",
     "Budget",
     "CanaryAnalysis",
     "CostPolicy",
@@ -37,6 +41,7 @@ __all__ = [
     "Environment",
     "GpuPool",
     "Guardrail",
+    "LiveState",
     "Metadata",
     "Model",
     "Resource",

@@ -1,8 +1,9 @@
-"""DesiredState: one environment's validated resources, the input of a plan."""
+"""DesiredState and LiveState: the two inputs of a plan."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from controlplane.spec.base import Resource
 from controlplane.spec.budget import Budget
@@ -45,3 +46,27 @@ class DesiredState:
             *self.cost_policies,
             *self.canary_analyses,
         )
+
+
+# Annotations controlplane writes on what it applies. The first marks ownership: only owned
+# objects are ever deleted. Annotations under this prefix are bookkeeping, never diffed.
+ANNOTATION_PREFIX = "controlplane.dev/"
+MANAGED_BY = ANNOTATION_PREFIX + "managed-by"
+MANAGER = "controlplane"
+
+
+def is_owned(resource: Resource) -> bool:
+    return resource.metadata.annotations.get(MANAGED_BY) == MANAGER
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a target holds now, as the same typed resources, with the versions it reported.
+
+    `version` is the target's version of its whole config (an ETag); `versions` holds each
+    resource's own, keyed by (kind, name), for optimistic concurrency on writes.
+    """
+
+    resources: tuple[Resource, ...]
+    version: str = ""
+    versions: Mapping[tuple[str, str], str] = field(default_factory=dict)
