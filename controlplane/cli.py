@@ -1,7 +1,9 @@
 """The `controlplane` command. Errors become exit codes here, and only here.
 
 Exit codes, as terraform and kubectl use them: 0 success, 1 the config is invalid (or a check
-failed), 2 a usage error (bad arguments, a path or revision that cannot be read).
+failed, or a target failed), 2 a usage error (bad arguments, a path or revision that cannot be
+read). `plan --detailed-exitcode` uses 2 for "there are changes", as terraform does, so plan and
+apply report every error as 1.
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from controlplane import __version__
-from controlplane.errors import ConfigError
+from controlplane.apply import apply_plan, dry_run, render_apply
+from controlplane.errors import ConfigError, TargetError
 from controlplane.load import load_config
+from controlplane.plan import compute_plan
+from controlplane.plan import render_json as render_plan_json
+from controlplane.plan import render_markdown as render_plan_markdown
+from controlplane.plan import render_text as render_plan_text
 from controlplane.reference import REFERENCE_FILE, render_reference
 from controlplane.report import render_github, render_json, render_text
 from controlplane.schema import render_schema_files
+from controlplane.spec import DesiredState
+from controlplane.targets.select import drivers_for
 from controlplane.validate import validate_config
 
 EXIT_OK = 0
@@ -97,6 +106,97 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="exit 1 if the files are missing or stale"
     )
     schemas.set_defaults(run=_run_schemas)
+
+    for name, summary in (
+        ("plan", "show what apply would change on the environment's live targets"),
+        ("apply", "change the environment's live targets to match the config"),
+    ):
+        command = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}. Reads the config (the folder, or "
+            "--rev from git), validates it, reads each target's live state and diffs them.",
+        )
+        command.add_argument(
+            "path",
+            nargs="?",
+            default=".",
+            type=Path,
+            help="the config repository root (default: .)",
+        )
+        command.add_argument("--env", required=True, metavar="ENV", help="the environment")
+        command.add_argument(
+            "--rev", metavar="REV", help="read the config at this git revision (default: folder)"
+        )
+        if name == "plan":
+            command.add_argument(
+                "--output",
+                "-o",
+                choices=("text", "json", "markdown"),
+                default="text",
+                help="text (terraform-style), json, or markdown for PR comments (default: text)",
+            )
+            command.add_argument(
+                "--detailed-exitcode",
+                action="store_true",
+                help="exit 0 when there are no changes, 2 when there are, 1 on error",
+            )
+            command.set_defaults(run=_run_plan)
+        else:
+            command.add_argument(
+                "--auto-approve",
+                action="store_true",
+                help="apply without asking (required when stdin is not a terminal)",
+            )
+            command.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="show what would be applied, and change nothing",
+            )
+            command.set_defaults(run=_run_apply)
+
+    gateway = commands.add_parser(
+        "gateway", help="the embedded LLM gateway", description="The embedded LLM gateway."
+    )
+    gateway_commands = gateway.add_subparsers(
+        dest="gateway_command", metavar="COMMAND", required=True
+    )
+    serve = gateway_commands.add_parser(
+        "serve",
+        help="run the gateway (OpenAI-compatible proxy, admin API, /metrics)",
+        description="Run the gateway: /v1/chat/completions and /v1/models for clients, "
+        "/admin/v1 for controlplane (bearer token), /metrics for Prometheus.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
+    serve.add_argument(
+        "--token-env",
+        default="CONTROLPLANE_GATEWAY_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the admin token (default: CONTROLPLANE_GATEWAY_TOKEN)",
+    )
+    serve.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="keep the live config in this file across restarts (default: memory only)",
+    )
+    serve.set_defaults(run=_run_gateway)
+
+    sim = commands.add_parser(
+        "upstream-sim",
+        help="SIMULATOR of a GPU model server (OpenAI-compatible) for tests and demos",
+        description="A simulator of a GPU model server, not a model: an OpenAI-compatible "
+        "server with set time to first token, time per token, token count and error rate.",
+    )
+    sim.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8101, help="port (default: 8101)")
+    sim.add_argument("--ttft", type=float, default=0.05, help="seconds to the first token")
+    sim.add_argument("--tpot", type=float, default=0.01, help="seconds per further token")
+    sim.add_argument("--tokens", type=int, default=16, help="output tokens per answer")
+    sim.add_argument("--error-rate", type=float, default=0.0, help="share of requests that 500")
+    sim.add_argument("--seed", type=int, help="seed for the error draw (default: random)")
+    sim.set_defaults(run=_run_simulator)
     return parser
 
 
@@ -149,6 +249,107 @@ def _run_schemas(args: argparse.Namespace) -> int:
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     print(f"wrote {len(files)} files to {folder}")
+    return EXIT_OK
+
+
+def _desired(args: argparse.Namespace) -> DesiredState | None:
+    """The validated desired state of --env, or None after printing why there is none."""
+    loaded = load_config(args.path, rev=args.rev)
+    if args.env not in loaded.environments:
+        known = ", ".join(loaded.environments) or "none"
+        raise ConfigError(f"no environment {args.env!r} under {args.path} (found: {known})")
+    result = validate_config(loaded, [args.env])
+    if not result.ok:
+        sys.stderr.write(render_text(result, [args.env], color=_color(sys.stderr)))
+        return None
+    return result.states[args.env]
+
+
+def _run_plan(args: argparse.Namespace) -> int:
+    try:
+        desired = _desired(args)
+        if desired is None:
+            return EXIT_INVALID
+        changes = False
+        for target in drivers_for(desired.environment):
+            plan = compute_plan(desired, target.read(), target.capabilities.kinds)
+            changes = changes or not plan.empty
+            if args.output == "json":
+                sys.stdout.write(render_plan_json(plan))
+            elif args.output == "markdown":
+                sys.stdout.write(render_plan_markdown(plan))
+            else:
+                sys.stdout.write(render_plan_text(plan, color=_color(sys.stdout)))
+    except (ConfigError, TargetError) as exc:
+        print(f"controlplane: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return 2 if args.detailed_exitcode and changes else EXIT_OK
+
+
+def _run_apply(args: argparse.Namespace) -> int:
+    try:
+        desired = _desired(args)
+        if desired is None:
+            return EXIT_INVALID
+        ok = True
+        for target in drivers_for(desired.environment):
+            plan = compute_plan(desired, target.read(), target.capabilities.kinds)
+            sys.stdout.write(render_plan_text(plan, color=_color(sys.stdout)))
+            if plan.empty:
+                continue
+            if args.dry_run:
+                sys.stdout.write(render_apply(dry_run(plan, target.name)))
+                continue
+            if not args.auto_approve and not _confirm(target.name):
+                print("Apply cancelled.")
+                return EXIT_INVALID
+            if target.read().version != plan.live_version:
+                print(
+                    f"controlplane: error: the live state of {target.name!r} changed since "
+                    "the plan was made; nothing was applied. Run apply again.",
+                    file=sys.stderr,
+                )
+                return EXIT_INVALID
+            result = apply_plan(plan, target)
+            sys.stdout.write(render_apply(result))
+            ok = ok and result.ok
+    except (ConfigError, TargetError) as exc:
+        print(f"controlplane: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK if ok else EXIT_INVALID
+
+
+def _confirm(target: str) -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError("stdin is not a terminal: pass --auto-approve to apply without asking")
+    answer = input(f"Apply these changes to {target}? Only 'yes' is accepted: ")
+    return answer.strip() == "yes"
+
+
+def _run_gateway(args: argparse.Namespace) -> int:
+    from controlplane.gateway.app import serve  # the server stack loads only for this command
+
+    token = os.environ.get(args.token_env)
+    if not token:
+        raise ConfigError(
+            f"set {args.token_env} to the admin token: the gateway's admin API needs one"
+        )
+    serve(args.host, args.port, token, args.state)
+    return EXIT_OK
+
+
+def _run_simulator(args: argparse.Namespace) -> int:
+    from controlplane.upstream_sim import SimulatorSettings, serve_simulator
+
+    settings = SimulatorSettings(
+        ttft=args.ttft,
+        tpot=args.tpot,
+        tokens=args.tokens,
+        error_rate=args.error_rate,
+        seed=args.seed,
+    )
+    print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
+    serve_simulator(args.host, args.port, settings)
     return EXIT_OK
 
 

@@ -1,0 +1,54 @@
+"""Assemble the gateway: admin API, data plane, /metrics and health, and run it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from controlplane import __version__
+from controlplane.gateway import admin, proxy
+from controlplane.gateway.state import GatewayState, load_snapshot
+
+
+def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
+    state = GatewayState(admin_token=admin_token, state_file=state_file)
+    if state_file is not None:
+        state.publish(load_snapshot(state_file))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        async with httpx.AsyncClient(limits=limits) as client:
+            state.client = client
+            yield
+
+    app = FastAPI(
+        title="controlplane gateway",
+        version=__version__,
+        description="OpenAI-compatible LLM gateway with an admin API for controlplane.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = state
+    app.include_router(admin.router)
+    app.include_router(proxy.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, object]:
+        return {"status": "ok", "configVersion": state.snapshot.version}
+
+    return app
+
+
+def serve(host: str, port: int, admin_token: str, state_file: Path | None) -> None:
+    app = create_app(admin_token, state_file)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,79 @@
+"""The gateway process's mutable parts: the current snapshot, and the one lock writers take."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import httpx
+
+from controlplane.gateway.metrics import GatewayMetrics
+from controlplane.gateway.ratelimit import RateLimiter
+from controlplane.gateway.snapshot import Snapshot
+from controlplane.spec import KIND_BY_NAME
+
+
+@dataclass
+class GatewayState:
+    admin_token: str
+    state_file: Path | None = None
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    client: httpx.AsyncClient | None = None
+
+    def publish(self, snapshot: Snapshot) -> None:
+        """Make `snapshot` live (one reference swap), and persist it when a file is set."""
+        if self.state_file is not None:
+            save_snapshot(snapshot, self.state_file)
+        self.snapshot = snapshot
+        self.metrics.config_version.set(snapshot.version)
+
+
+def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "version": snapshot.version,
+        "resources": [
+            {
+                "kind": kind,
+                "name": name,
+                "version": snapshot.versions[(kind, name)],
+                "document": resource.model_dump(mode="json", by_alias=True, exclude_none=True),
+            }
+            for (kind, name), resource in sorted(snapshot.resources.items())
+        ],
+    }
+
+
+def save_snapshot(snapshot: Snapshot, path: Path) -> None:
+    """Write atomically (temporary file, then rename), so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(snapshot_to_json(snapshot), tmp)
+        tmp.flush()
+        os.fsync(tmp.fileno())
+    os.replace(tmp.name, path)
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    if not path.exists():
+        return Snapshot()
+    body = json.loads(path.read_text(encoding="utf-8"))
+    resources = {}
+    versions = {}
+    for item in body["resources"]:
+        key = (item["kind"], item["name"])
+        resources[key] = KIND_BY_NAME[item["kind"]].model_validate(item["document"])
+        versions[key] = int(item["version"])
+    return Snapshot(
+        version=int(body["version"]),
+        resources=MappingProxyType(resources),
+        versions=MappingProxyType(versions),
+    )

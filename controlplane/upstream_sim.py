@@ -1,0 +1,149 @@
+"""SIMULATOR of a GPU model server, for tests and the demo. Not a model; it serves no weights.
+
+An OpenAI-compatible stand-in for vLLM and the like, with a set time to first token, time per
+output token, number of output tokens and error rate, so tests and the demo control latency and
+failures exactly (a canary that is slower on purpose, an upstream that fails). Its answer starts
+by echoing the last user message, so tests can see what the gateway sent upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    ttft: float = 0.05
+    tpot: float = 0.01
+    tokens: int = 16
+    error_rate: float = 0.0
+    seed: int | None = None
+    name: str = "simulated-model"
+
+
+def create_simulator(settings: SimulatorSettings) -> FastAPI:
+    app = FastAPI(title="controlplane upstream SIMULATOR (not a model server)")
+    rng = random.Random(settings.seed)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "simulator": "true"}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {"id": settings.name, "object": "model", "created": 0, "owned_by": "simulator"}
+            ],
+        }
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        if rng.random() < settings.error_rate:
+            return JSONResponse(
+                {"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500
+            )
+        prompt = _last_user_text(body.get("messages") or [])
+        pieces = [prompt] + [f" tok{i}" for i in range(max(settings.tokens - 1, 0))]
+        prompt_tokens = sum(
+            len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict)
+        )
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
+        model = str(body.get("model", settings.name))
+        ident = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(
+                _stream(settings, ident, model, pieces, usage if include_usage else None),
+                media_type="text/event-stream",
+            )
+        await asyncio.sleep(settings.ttft + settings.tpot * max(len(pieces) - 1, 0))
+        return JSONResponse(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "".join(pieces)},
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+    return app
+
+
+def _last_user_text(messages: list[Any]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            return str(content)
+    return ""
+
+
+async def _stream(
+    settings: SimulatorSettings,
+    ident: str,
+    model: str,
+    pieces: list[str],
+    usage: dict[str, int] | None,
+) -> AsyncIterator[bytes]:
+    created = int(time.time())
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+        chunk = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(chunk)}\n\n".encode()
+
+    await asyncio.sleep(settings.ttft)
+    yield event({"role": "assistant", "content": pieces[0]})
+    for piece in pieces[1:]:
+        await asyncio.sleep(settings.tpot)
+        yield event({"content": piece})
+    yield event({}, "stop")
+    if usage is not None:
+        chunk = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
+        yield f"data: {json.dumps(chunk)}\n\n".encode()
+    yield b"data: [DONE]\n\n"
+
+
+def serve_simulator(host: str, port: int, settings: SimulatorSettings) -> None:
+    uvicorn.run(
+        create_simulator(settings), host=host, port=port, log_level="warning", access_log=False
+    )
