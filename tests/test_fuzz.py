@@ -89,3 +89,20 @@ def test_arbitrary_yaml_values(value: Any) -> None:
 @given(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3), values)
 def test_mutated_route(path: list[str], value: Any) -> None:
     validate_with(yaml.safe_dump(mutate(ROUTE, path, value), sort_keys=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(FIELDS), min_size=1, max_size=3), values)
+def test_strict_model_and_json_schema_agree(path: list[str], value: Any) -> None:
+    """Validation takes pydantic's strict answer when it is yes; the schema must say yes too."""
+    import jsonschema
+
+    from controlplane.schema import kind_schema
+    from controlplane.spec import Route
+    from controlplane.validate.structure import _parse_strictly
+
+    document = mutate(ROUTE, path, value)
+    if not isinstance(document, dict) or document.get("kind") != "Route":
+        return
+    schema_ok = jsonschema.Draft202012Validator(kind_schema(Route)).is_valid(document)
+    assert (_parse_strictly(Route, document) is not None) == schema_ok

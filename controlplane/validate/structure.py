@@ -9,6 +9,7 @@ reported the same way rather than lost.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -83,6 +84,9 @@ def parse_resource(
         # Say it once, plainly, instead of a const mismatch buried among other errors.
         return None, [problem(("apiVersion",), show(data["apiVersion"]), repr(API_VERSION))]
 
+    resource = _parse_strictly(kind, data)
+    if resource is not None:  # the common case: valid, so no need to explain anything
+        return Located(resource, document, environment), []
     triples = [
         triple
         for error in _validator(kind.KIND).iter_errors(data)
@@ -108,6 +112,15 @@ def parse_resource(
             for err in exc.errors(include_url=False)
         ]
     return Located(resource, document, environment), []
+
+
+def _parse_strictly(kind: type[Resource], data: dict[str, Any]) -> Resource | None:
+    """Pydantic in strict JSON mode accepts exactly what the JSON Schema accepts, and much
+    faster; the schema pass runs only when this fails, to say precisely why."""
+    try:
+        return kind.model_validate_json(json.dumps(data, allow_nan=False), strict=True)
+    except (ValidationError, TypeError, ValueError):
+        return None
 
 
 @cache
