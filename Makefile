@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schemas clean
+.PHONY: run test lint schemas bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: validate the shipped config (every environment and policy) and check the schemas
+## run: validate the shipped config, then apply environments/dev to a local embedded gateway
 run: $(STAMP)
-	$(BIN)/controlplane schemas --check
-	$(BIN)/controlplane validate
+	bash scripts/run-local.sh
 
 ## lint: ruff, mypy --strict and the import-layer contracts
 lint: $(STAMP)
@@ -25,8 +24,16 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 ## test: lint, schema staleness, the shipped config, then the whole test suite
-test: lint run
+test: lint
+	$(BIN)/controlplane schemas --check
+	$(BIN)/controlplane validate
 	$(BIN)/pytest
+
+## bench: the benchmarks whose figures are in benchmarks/README.md
+bench: $(STAMP)
+	$(BIN)/python benchmarks/plan_bench.py
+	$(BIN)/python benchmarks/gateway_bench.py
+	$(BIN)/python benchmarks/gateway_bench.py --stream
 
 ## schemas: regenerate schemas/ from the models
 schemas: $(STAMP)
