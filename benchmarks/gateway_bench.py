@@ -21,31 +21,47 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.processes import TOKEN, gateway, simulator  # noqa: E402
+from tests.processes import TOKEN, gateway, simulator
 
 V = "controlplane.dev/v1alpha1"
 
 
 def configure(gateway_url: str, upstream: str) -> None:
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    model = {"apiVersion": V, "kind": "Model", "metadata": {"name": "sim"},
-             "spec": {"baseModel": "sim", "framework": "openai-compatible",
-                      "endpoint": f"{upstream}/v1",
-                      "pricing": {"inputPer1M": 0.1, "outputPer1M": 0.3}}}
-    route = {"apiVersion": V, "kind": "Route", "metadata": {"name": "bench"},
-             "spec": {"model": "sim", "stickiness": {"key": "user"}}}
+    model = {
+        "apiVersion": V,
+        "kind": "Model",
+        "metadata": {"name": "sim"},
+        "spec": {
+            "baseModel": "sim",
+            "framework": "openai-compatible",
+            "endpoint": f"{upstream}/v1",
+            "pricing": {"inputPer1M": 0.1, "outputPer1M": 0.3},
+        },
+    }
+    route = {
+        "apiVersion": V,
+        "kind": "Route",
+        "metadata": {"name": "bench"},
+        "spec": {"model": "sim", "stickiness": {"key": "user"}},
+    }
     for kind, body in (("Model", model), ("Route", route)):
         name = body["metadata"]["name"]  # type: ignore[index]
-        httpx.put(f"{gateway_url}/admin/v1/resources/{kind}/{name}", json=body,
-                  headers=auth, timeout=10).raise_for_status()
+        httpx.put(
+            f"{gateway_url}/admin/v1/resources/{kind}/{name}", json=body, headers=auth, timeout=10
+        ).raise_for_status()
 
 
-async def load(url: str, model: str, rate: float, count: int, stream: bool,
-               limit: float) -> list[float]:
+async def load(
+    url: str, model: str, rate: float, count: int, stream: bool, limit: float
+) -> list[float]:
     """Open loop: request i starts at i/rate seconds, whatever the earlier ones are doing."""
     latencies: list[float] = []
-    body: dict[str, Any] = {"model": model, "stream": stream,
-                            "messages": [{"role": "user", "content": "benchmark prompt"}]}
+    body: dict[str, Any] = {
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "benchmark prompt"}],
+    }
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
         start = time.perf_counter()
 
@@ -53,8 +69,9 @@ async def load(url: str, model: str, rate: float, count: int, stream: bool,
             await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
             sent = time.perf_counter()
             if stream:
-                async with client.stream("POST", f"{url}/v1/chat/completions",
-                                         json={**body, "user": f"u{i}"}) as r:
+                async with client.stream(
+                    "POST", f"{url}/v1/chat/completions", json={**body, "user": f"u{i}"}
+                ) as r:
                     async for _ in r.aiter_bytes():
                         pass
                     r.raise_for_status()
@@ -79,24 +96,32 @@ def main() -> None:
     parser.add_argument("--ttft", default="0.02", help="simulator time to first token (s)")
     args = parser.parse_args()
     limit = args.requests / args.rate + 60  # hard stop for each side
-    with simulator("--ttft", args.ttft, "--tpot", "0.005", "--tokens", "8") as upstream, \
-            gateway() as gw:
+    with (
+        simulator("--ttft", args.ttft, "--tpot", "0.005", "--tokens", "8") as upstream,
+        gateway() as gw,
+    ):
         configure(gw, upstream)
         asyncio.run(load(gw, "bench", args.rate, 50, args.stream, 60))  # warm both paths up
         direct = asyncio.run(load(upstream, "sim", args.rate, args.requests, args.stream, limit))
         through = asyncio.run(load(gw, "bench", args.rate, args.requests, args.stream, limit))
     mode = "streaming" if args.stream else "non-streaming"
-    print(f"{args.requests} {mode} requests per side at {args.rate:g}/s; simulator TTFT "
-          f"{float(args.ttft) * 1000:g} ms, 8 tokens at 5 ms")
+    print(
+        f"{args.requests} {mode} requests per side at {args.rate:g}/s; simulator TTFT "
+        f"{float(args.ttft) * 1000:g} ms, 8 tokens at 5 ms"
+    )
     print("| path | p50 | p99 |")
     print("|---|---|---|")
     for name, values in (("direct to the simulator", direct), ("through the gateway", through)):
-        print(f"| {name} | {quantile(values, 0.5) * 1000:.1f} ms | "
-              f"{quantile(values, 0.99) * 1000:.1f} ms |")
+        print(
+            f"| {name} | {quantile(values, 0.5) * 1000:.1f} ms | "
+            f"{quantile(values, 0.99) * 1000:.1f} ms |"
+        )
     for q in (0.5, 0.99):
         added = (quantile(through, q) - quantile(direct, q)) * 1000
-        print(f"p{int(q * 100)} added by the gateway: {added:.1f} ms "
-              f"({quantile(through, q) / quantile(direct, q):.2f}×)")
+        print(
+            f"p{int(q * 100)} added by the gateway: {added:.1f} ms "
+            f"({quantile(through, q) / quantile(direct, q):.2f}×)"
+        )
 
 
 if __name__ == "__main__":
