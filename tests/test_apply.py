@@ -258,3 +258,24 @@ def test_gateway_keeps_its_config_across_restarts(tmp_path: Path) -> None:
         live = httpx.get(f"{url}/admin/v1/resources", headers=auth).json()
     assert [r["name"] for r in live["resources"]] == ["m"]
     assert live["version"] == 1
+
+
+def test_a_canary_percent_edit_in_git_plans_as_exactly_that_change(setup: Setup) -> None:
+    # Prod's self-hosted models live on GPU pools; the gateway holds their records all the same.
+    setup.commit(
+        "environments/prod/environment.yaml",
+        "https://llm-gateway.prod.example.com",
+        setup.gateway,
+        "point prod at the test gateway",
+    )
+    assert setup.cli("apply", "--env", "prod", "--rev", "HEAD", "--auto-approve").returncode == 0
+    setup.commit(
+        "environments/prod/routes.yaml", "percent: 10", "percent: 25", "canary chat-v2 to 25%"
+    )
+    result = setup.cli("plan", "--env", "prod", "--rev", "HEAD", "--detailed-exitcode")
+    assert result.returncode == 2
+    assert "Plan: 0 to create, 1 to change, 0 to delete." in result.stdout
+    changed = [
+        line.strip() for line in result.stdout.splitlines() if line.strip()[:1] in ("+", "~", "-")
+    ]
+    assert changed == ["~ Route/chat", "~ spec.canary.percent: 10 → 25"]

@@ -126,6 +126,8 @@ def _leaves(value: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 10, as written in YAML, rather than 10.0
     return json.dumps(value, sort_keys=True)
 
 
