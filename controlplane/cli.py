@@ -9,6 +9,7 @@ apply report every error as 1.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -183,6 +184,51 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_run_gateway)
 
+    serve_cmd = commands.add_parser(
+        "serve",
+        help="run the reconciler service: API, webhook, polling, history",
+        description="Keep every environment's live targets equal to the branch head: apply on "
+        "a signed push webhook, on polling and on manual sync; record history; report drift. "
+        "Settings: flags over CONTROLPLANE_* variables over --config FILE (YAML).",
+    )
+    serve_cmd.add_argument("--repo", help="config repository URL or path (required somewhere)")
+    serve_cmd.add_argument("--branch", help="branch to apply (default: main)")
+    serve_cmd.add_argument(
+        "--env",
+        action="append",
+        dest="environments",
+        metavar="ENV",
+        help="environment to reconcile (repeatable; default: all)",
+    )
+    serve_cmd.add_argument(
+        "--workdir", type=Path, help="mirror, history and generated keys (default: .controlplane)"
+    )
+    serve_cmd.add_argument("--database-url", help="SQLAlchemy URL (default: SQLite in workdir)")
+    serve_cmd.add_argument("--poll-interval", type=float, help="seconds between polls (60)")
+    serve_cmd.add_argument("--host", help="address (default: 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port (default: 8080)")
+    serve_cmd.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
+    serve_cmd.set_defaults(run=_run_serve)
+
+    status = commands.add_parser(
+        "status",
+        help="show each environment's sync status from a running service",
+        description="Read /api/v1/environments from `controlplane serve`.",
+    )
+    status.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="service URL (default: http://127.0.0.1:8080)",
+    )
+    status.add_argument(
+        "--token",
+        default="env:CONTROLPLANE_API_TOKEN",
+        metavar="REF",
+        help="API token reference, env:VAR or file:PATH (default: env:CONTROLPLANE_API_TOKEN)",
+    )
+    status.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    status.set_defaults(run=_run_status)
+
     sim = commands.add_parser(
         "upstream-sim",
         help="SIMULATOR of a GPU model server (OpenAI-compatible) for tests and demos",
@@ -350,6 +396,62 @@ def _run_simulator(args: argparse.Namespace) -> int:
     )
     print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
     serve_simulator(args.host, args.port, settings)
+    return EXIT_OK
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from controlplane.service.server import serve
+    from controlplane.service.settings import load_settings
+
+    keys = (
+        "repo",
+        "branch",
+        "environments",
+        "workdir",
+        "database_url",
+        "poll_interval",
+        "host",
+        "port",
+    )
+    settings = load_settings(args.config, {k: getattr(args, k) for k in keys})
+    serve(settings)
+    return EXIT_OK
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    import httpx
+
+    from controlplane.credentials import resolve_secret
+
+    try:
+        response = httpx.get(
+            f"{args.url.rstrip('/')}/api/v1/environments",
+            timeout=10,
+            headers={"Authorization": f"Bearer {resolve_secret(args.token)}"},
+        )
+    except httpx.HTTPError as exc:
+        print(
+            f"controlplane: error: cannot reach {args.url}: {type(exc).__name__}", file=sys.stderr
+        )
+        return EXIT_INVALID
+    if response.status_code != 200:
+        print(
+            f"controlplane: error: {args.url} answered {response.status_code}: "
+            f"{response.text[:200]}",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    body = response.json()
+    if args.output == "json":
+        print(json.dumps(body, indent=2))
+        return EXIT_OK
+    for env in body["environments"]:
+        live = (env.get("liveCommit") or "-")[:12]
+        head = (env.get("headCommit") or "-")[:12]
+        print(
+            f"{env['name']:<12} {env['sync']:<12} live {live:<12} head {head:<12} "
+            f"{env.get('message', '').splitlines()[0] if env.get('message') else ''}"
+        )
     return EXIT_OK
 
 

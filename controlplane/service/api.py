@@ -1,0 +1,140 @@
+"""The service's HTTP API (FastAPI): status, plan, history, manual sync, signed webhooks, metrics.
+
+Everything under /api/v1 needs `Authorization: Bearer <token>`. The webhook is authenticated by
+its HMAC-SHA256 signature instead (X-Hub-Signature-256 from GitHub and Gitea, or X-Gitea-Signature),
+compared in constant time. Health endpoints are open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from controlplane import __version__
+from controlplane.errors import ControlPlaneError, TargetError
+from controlplane.plan import render_json
+from controlplane.service.reconciler import Reconciler
+
+log = logging.getLogger("controlplane.api")
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    if not header:
+        return False
+    presented = header.removeprefix("sha256=").strip()
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def create_api(reconciler: Reconciler, api_token: str, webhook_secret: str) -> FastAPI:
+    app = FastAPI(
+        title="controlplane",
+        version=__version__,
+        description="GitOps control plane for LLM serving: environment status, plans, history.",
+    )
+
+    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
+        presented = (authorization or "").removeprefix("Bearer ").strip()
+        if not presented or not hmac.compare_digest(presented.encode(), api_token.encode()):
+            raise HTTPException(
+                401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
+            )
+
+    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+
+    def known(environment: str) -> None:
+        if environment not in reconciler.environments():
+            raise HTTPException(404, f"no environment {environment!r}")
+
+    def describe(environment: str) -> dict[str, Any]:
+        status = reconciler.status.get(environment)
+        live = reconciler.history.last_success(environment)
+        last = reconciler.history.last(environment)
+        return {
+            "name": environment,
+            **(status.to_dict() if status else {"sync": "unknown", "message": ""}),
+            "liveCommit": live.commit_sha if live else None,
+            "lastAttempt": last.to_dict() if last else None,
+            "reconciling": reconciler.busy(environment),
+        }
+
+    @api.get("/environments")
+    def list_environments() -> dict[str, Any]:
+        return {"environments": [describe(e) for e in reconciler.environments()]}
+
+    @api.get("/environments/{environment}")
+    def get_environment(environment: str) -> dict[str, Any]:
+        known(environment)
+        return describe(environment)
+
+    @api.get("/environments/{environment}/plan")
+    def get_plan(environment: str) -> Response:
+        known(environment)
+        try:
+            plans = reconciler.pending_plans(environment)
+        except (ControlPlaneError, TargetError) as exc:
+            raise HTTPException(409, str(exc)) from exc
+        body = [json.loads(render_json(p)) for p in plans]
+        return JSONResponse({"environment": environment, "plans": body})
+
+    @api.get("/environments/{environment}/history")
+    def get_history(environment: str, limit: int = 50) -> dict[str, Any]:
+        known(environment)
+        attempts = reconciler.history.attempts(environment, max(1, min(limit, 500)))
+        return {"environment": environment, "attempts": [a.to_dict() for a in attempts]}
+
+    @api.post("/environments/{environment}/sync", status_code=202)
+    def sync(environment: str) -> dict[str, str]:
+        known(environment)
+        reconciler.trigger(environment, "manual")
+        return {"environment": environment, "status": "sync requested"}
+
+    app.include_router(api)
+
+    @app.post("/webhooks/git", status_code=202)
+    async def webhook(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        signature = request.headers.get("x-hub-signature-256") or request.headers.get(
+            "x-gitea-signature"
+        )
+        if not verify_signature(webhook_secret, body, signature):
+            reconciler.metrics.webhooks.labels("bad-signature").inc()
+            log.warning("webhook refused: missing or bad signature")
+            raise HTTPException(401, "missing or invalid X-Hub-Signature-256")
+        try:
+            event = json.loads(body or b"{}")
+        except ValueError as exc:
+            reconciler.metrics.webhooks.labels("bad-payload").inc()
+            raise HTTPException(400, "the payload is not JSON") from exc
+        ref = event.get("ref") if isinstance(event, dict) else None
+        branch = f"refs/heads/{reconciler.mirror.branch}"
+        if ref is not None and ref != branch:
+            reconciler.metrics.webhooks.labels("ignored").inc()
+            return {"status": "ignored", "reason": f"push to {ref}, not {branch}"}
+        reconciler.metrics.webhooks.labels("accepted").inc()
+        reconciler.trigger_all("webhook")
+        return {"status": "reconcile requested"}
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> Response:
+        ready = (reconciler.mirror.path / "HEAD").exists()
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(
+            generate_latest(reconciler.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
+
+    return app

@@ -1,0 +1,212 @@
+"""Apply history in SQL (SQLite by default; any SQLAlchemy URL, e.g. PostgreSQL).
+
+One row per reconcile attempt: environment, commit (sha, author, message), start and end,
+result, error, and the changes applied. Attribution asks two questions of it: which commit was
+live at time T, and which applied commits changed resource R, and when.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class Result(StrEnum):
+    APPLIED = "applied"  # changes were applied and live now matches the commit
+    IN_SYNC = "in-sync"  # nothing to change
+    INVALID = "invalid"  # the commit does not validate; nothing applied
+    FAILED = "failed"  # a change could not be applied; retried later
+    DRIFT = "drift"  # live differs from an applied commit and self-heal is off
+    RUNNING = "running"  # started, not finished (a crash leaves it so)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    commit_sha: Mapped[str] = mapped_column(String(64), index=True)
+    author: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    result: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {action, kind, name}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    id: int
+    environment: str
+    commit_sha: str
+    author: str
+    message: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    result: Result
+    error: str
+    changes: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "environment": self.environment,
+            "commit": self.commit_sha,
+            "author": self.author,
+            "message": self.message,
+            "trigger": self.trigger,
+            "startedAt": self.started_at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+            "result": self.result.value,
+            "error": self.error,
+            "changes": list(self.changes),
+        }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _attempt(row: AttemptRow) -> Attempt:
+    started = _utc(row.started_at)
+    assert started is not None
+    return Attempt(
+        id=row.id,
+        environment=row.environment,
+        commit_sha=row.commit_sha,
+        author=row.author,
+        message=row.message,
+        trigger=row.trigger,
+        started_at=started,
+        finished_at=_utc(row.finished_at),
+        result=Result(row.result),
+        error=row.error,
+        changes=tuple(json.loads(row.changes)),
+    )
+
+
+class History:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        if url.startswith("sqlite"):
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(connection: Any, _: Any) -> None:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+                cursor.execute("PRAGMA synchronous=FULL")  # a kill -9 loses no committed row
+                cursor.close()
+
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def start(
+        self, environment: str, sha: str, author: str, message: str, trigger: str, at: datetime
+    ) -> int:
+        with self._sessions.begin() as session:
+            row = AttemptRow(
+                environment=environment,
+                commit_sha=sha,
+                author=author,
+                message=message,
+                trigger=trigger,
+                started_at=at,
+                result=Result.RUNNING.value,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def finish(
+        self,
+        attempt_id: int,
+        result: Result,
+        at: datetime,
+        error: str = "",
+        changes: list[dict[str, Any]] | None = None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(AttemptRow, attempt_id)
+            assert row is not None
+            row.result = result.value
+            row.finished_at = at
+            row.error = error
+            row.changes = json.dumps(changes or [])
+
+    def close_running(self, at: datetime, error: str) -> int:
+        with self._sessions.begin() as session:
+            rows = list(
+                session.scalars(select(AttemptRow).where(AttemptRow.result == Result.RUNNING.value))
+            )
+            for row in rows:
+                row.result, row.finished_at, row.error = Result.FAILED.value, at, error
+            return len(rows)
+
+    def attempts(self, environment: str, limit: int = 50) -> list[Attempt]:
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.environment == environment)
+                .order_by(AttemptRow.id.desc())
+                .limit(limit)
+            )
+            return [_attempt(r) for r in rows]
+
+    def last(self, environment: str) -> Attempt | None:
+        found = self.attempts(environment, 1)
+        return found[0] if found else None
+
+    def last_success(self, environment: str) -> Attempt | None:
+        """The newest attempt after which live matched its commit."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(AttemptRow)
+                .where(
+                    AttemptRow.environment == environment,
+                    AttemptRow.result.in_([Result.APPLIED.value, Result.IN_SYNC.value]),
+                )
+                .order_by(AttemptRow.id.desc())
+                .limit(1)
+            ).first()
+            return _attempt(row) if row else None
+
+    def live_at(self, environment: str, at: datetime) -> Attempt | None:
+        """The commit live at time `at`: the newest successful attempt finished by then."""
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(AttemptRow)
+                .where(
+                    AttemptRow.environment == environment,
+                    AttemptRow.result.in_([Result.APPLIED.value, Result.IN_SYNC.value]),
+                    AttemptRow.finished_at <= at,
+                )
+                .order_by(AttemptRow.finished_at.desc())
+                .limit(1)
+            ).first()
+            return _attempt(row) if row else None
+
+    def changes_to(self, environment: str, kind: str, name: str) -> list[Attempt]:
+        """Applied attempts that changed resource kind/name, newest first."""
+        return [
+            a
+            for a in self.attempts(environment, limit=10_000)
+            if a.result is Result.APPLIED
+            and any(c.get("kind") == kind and c.get("name") == name for c in a.changes)
+        ]

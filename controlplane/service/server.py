@@ -1,0 +1,85 @@
+"""`controlplane serve`: the API, the reconciler and the APScheduler poller in one process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import uvicorn
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from controlplane.credentials import resolve_secret
+from controlplane.service.api import create_api
+from controlplane.service.gitsync import GitMirror
+from controlplane.service.history import History
+from controlplane.service.logs import configure_logging, register_secret
+from controlplane.service.metrics import ControllerMetrics
+from controlplane.service.reconciler import Reconciler
+from controlplane.service.settings import ServiceSettings
+
+log = logging.getLogger("controlplane.serve")
+
+
+def _repo_url(repo: str) -> str:
+    path = Path(repo)
+    return str(path.resolve()) if path.exists() else repo
+
+
+def serve(settings: ServiceSettings) -> None:
+    configure_logging()
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    token_ref, token_source = settings.credential("api-token", settings.api_token)
+    secret_ref, secret_source = settings.credential("webhook-secret", settings.webhook_secret)
+    api_token, webhook_secret = resolve_secret(token_ref), resolve_secret(secret_ref)
+    register_secret(api_token)
+    register_secret(webhook_secret)
+    reconciler = Reconciler(
+        mirror=GitMirror(
+            _repo_url(settings.repo),
+            settings.workdir / "mirror.git",
+            settings.branch,
+            settings.git_token,
+        ),
+        history=History(settings.history_url),
+        metrics=ControllerMetrics(),
+        environments=settings.environments,
+        attempts=settings.apply_attempts,
+        retry_base=settings.retry_base_seconds,
+        retry_max=settings.retry_max_seconds,
+    )
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(
+        reconciler.trigger_all,
+        "interval",
+        args=["poll"],
+        id="poll",
+        seconds=settings.poll_interval,
+        coalesce=True,
+        max_instances=1,
+    )
+    log.info(
+        "controlplane serving",
+        extra={
+            "repo": settings.repo,
+            "branch": settings.branch,
+            "api": f"http://{settings.host}:{settings.port}",
+            "apiToken": token_source,
+            "webhookSecret": secret_source,
+            "pollSeconds": settings.poll_interval,
+            "history": settings.history_url.split("://")[0],
+        },
+    )
+    scheduler.start()
+    reconciler.trigger_all("startup")
+    try:
+        uvicorn.run(
+            create_api(reconciler, api_token, webhook_secret),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+        )
+    finally:
+        scheduler.shutdown(wait=False)
+        reconciler.shutdown()

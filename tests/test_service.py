@@ -1,0 +1,341 @@
+"""The reconciler service over HTTP: a bare origin, a real gateway, `controlplane serve`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, edit
+from tests.processes import TOKEN, free_port, gateway, simulator, wait_healthy
+
+pytestmark = pytest.mark.integration
+API_TOKEN = "test-api-token"
+SECRET = "test-webhook-secret"
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Service:
+    tmp: Path
+    work: Path
+    origin: Path
+    gateway_port: int
+    gateway_state: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "CONTROLPLANE_GATEWAY_TOKEN": TOKEN,
+            "TEST_API_TOKEN": API_TOKEN,
+            "TEST_WEBHOOK_SECRET": SECRET,
+            "CONTROLPLANE_API_TOKEN": "env:TEST_API_TOKEN",
+            "CONTROLPLANE_WEBHOOK_SECRET": "env:TEST_WEBHOOK_SECRET",
+            "CONTROLPLANE_RETRY_BASE_SECONDS": "0.05",
+            "CONTROLPLANE_RETRY_MAX_SECONDS": "0.2",
+        }
+        log = open(self.tmp / "service.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controlplane",
+                "serve",
+                "--repo",
+                str(self.origin),
+                "--env",
+                "dev",
+                "--workdir",
+                str(self.tmp / "workdir"),
+                "--poll-interval",
+                "1",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        wait_healthy(self.url, self.process)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        self.process.wait(timeout=10)
+
+    def api(self, path: str) -> Any:
+        response = httpx.get(
+            f"{self.url}/api/v1{path}", timeout=10, headers={"Authorization": f"Bearer {API_TOKEN}"}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.api("/environments/dev")
+        return result
+
+    def push(self, file: str, old: str, new: str, message: str) -> str:
+        edit(self.work, file, old, new)
+        git(self.work, "commit", "-qam", message)
+        git(self.work, "push", "-q", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD")
+
+    def webhook(
+        self, body: bytes = b'{"ref": "refs/heads/main"}', signature: str | None = None
+    ) -> httpx.Response:
+        if signature is None:
+            signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        return httpx.post(
+            f"{self.url}/webhooks/git",
+            content=body,
+            timeout=10,
+            headers={"X-Hub-Signature-256": signature, "Content-Type": "application/json"},
+        )
+
+    def live_route(self) -> dict[str, Any]:
+        response = httpx.get(
+            f"http://127.0.0.1:{self.gateway_port}/admin/v1/resources/Route/chat",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    def synced_at(self, sha: str) -> Callable[[], bool]:
+        def check() -> bool:
+            s = self.status()
+            return bool(s["sync"] == "synced" and s["liveCommit"] == sha)
+
+        return check
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    for folder in ("environments", "policies"):
+        shutil.copytree(REPO / folder, work / folder)
+    with ExitStack() as stack:
+        sim = stack.enter_context(simulator("--ttft", "0", "--tpot", "0", "--tokens", "2"))
+        gateway_port, state = free_port(), tmp_path / "gateway.json"
+        stack.enter_context(gateway(gateway_port, state))
+        edit(
+            work,
+            "environments/dev/environment.yaml",
+            "http://127.0.0.1:4000",
+            f"http://127.0.0.1:{gateway_port}",
+        )
+        edit(work, "environments/dev/environment.yaml", "selfHeal: true", "selfHeal: false")
+        edit(work, "environments/dev/models.yaml", "http://127.0.0.1:8101/v1", f"{sim}/v1")
+        git(work, "add", ".")
+        git(work, "commit", "-qm", "initial config")
+        git(work, "push", "-q", "origin", "main")
+        svc = Service(tmp_path, work, origin, gateway_port, state)
+        svc.start()
+        stack.callback(lambda: svc.process and svc.process.poll() is None and svc.stop())
+        wait_for("the first sync", svc.synced_at(git(work, "rev-parse", "HEAD")))
+        yield svc
+        stack.enter_context(gateway_restarts_allowed())
+
+
+def gateway_restarts_allowed() -> Any:
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def test_push_and_signed_webhook_are_applied(service: Service) -> None:
+    sha = service.push(
+        "environments/dev/routes.yaml",
+        "requestsPerMinute: 60",
+        "requestsPerMinute: 90",
+        "raise the dev rate limit",
+    )
+    started = time.monotonic()
+    assert service.webhook().status_code == 202
+    wait_for("the new commit to be live", service.synced_at(sha), timeout=10)
+    assert time.monotonic() - started < 5
+    assert service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 90
+    [latest, *_] = service.api("/environments/dev/history")["attempts"]
+    assert (latest["commit"], latest["result"], latest["trigger"]) == (sha, "applied", "webhook")
+    assert latest["message"] == "raise the dev rate limit"
+    assert latest["author"] == "Dev <dev@example.com>"
+    assert latest["changes"] == [
+        {"action": "update", "kind": "Route", "name": "chat", "target": "gateway"}
+    ]
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert f'controlplane_applied_commit_info{{commit="{sha}",environment="dev"}} 1.0' in metrics
+    assert 'controlplane_webhook_deliveries_total{result="accepted"}' in metrics
+
+
+def test_unsigned_or_badly_signed_webhooks_are_rejected(service: Service) -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    assert service.webhook(body, signature="").status_code == 401
+    assert service.webhook(body, signature="sha256=" + "0" * 64).status_code == 401
+    forged = "sha256=" + hmac.new(b"wrong", body, hashlib.sha256).hexdigest()
+    assert service.webhook(body, signature=forged).status_code == 401
+    assert httpx.post(f"{service.url}/webhooks/git", content=body).status_code == 401
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert 'controlplane_webhook_deliveries_total{result="bad-signature"} 4.0' in metrics
+
+
+def test_the_api_needs_its_token(service: Service) -> None:
+    assert httpx.get(f"{service.url}/api/v1/environments").status_code == 401
+    assert (
+        httpx.get(
+            f"{service.url}/api/v1/environments", headers={"Authorization": "Bearer nope"}
+        ).status_code
+        == 401
+    )
+    assert httpx.get(f"{service.url}/healthz").status_code == 200
+    assert httpx.get(f"{service.url}/readyz").status_code == 200
+
+
+def test_an_invalid_commit_is_not_applied_and_the_status_says_why(service: Service) -> None:
+    before = service.status()["liveCommit"]
+    sha = service.push(
+        "environments/dev/routes.yaml",
+        "requestsPerMinute: 60",
+        "requestsPerMinute: -5",
+        "break the route",
+    )
+    assert service.webhook().status_code == 202
+    wait_for(
+        "the degraded status",
+        lambda: service.status()["headCommit"] == sha and service.status()["sync"] == "degraded",
+    )
+    status = service.status()
+    assert status["liveCommit"] == before
+    assert "is invalid and was not applied" in status["message"]
+    assert "environments/dev/routes.yaml" in status["message"]
+    assert "spec.rateLimits.requestsPerMinute" in status["message"]
+    assert service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 60
+    assert service.api("/environments/dev/history")["attempts"][0]["result"] == "invalid"
+
+
+def test_gateway_down_then_back_converges(service: Service, tmp_path: Path) -> None:
+    # Take the gateway away: stop the process that serves its port.
+    down = subprocess.run(
+        [
+            "pkill",
+            "-f",
+            f"gateway serve --state {service.gateway_state} --port {service.gateway_port}",
+        ],
+        check=False,
+    )
+    assert down.returncode == 0
+    sha = service.push(
+        "environments/dev/routes.yaml",
+        "requestsPerMinute: 60",
+        "requestsPerMinute: 75",
+        "while the gateway is down",
+    )
+    service.webhook()
+    wait_for(
+        "the degraded status",
+        lambda: service.status()["sync"] == "degraded" and service.status()["headCommit"] == sha,
+    )
+    with gateway(service.gateway_port, service.gateway_state):
+        wait_for("convergence after the gateway is back", service.synced_at(sha))
+        assert service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 75
+
+
+def test_drift_is_detected_and_healed_when_self_heal_is_on(service: Service) -> None:
+    route = service.live_route()
+    route["spec"]["rateLimits"]["requestsPerMinute"] = 5  # a hand edit behind git's back
+    httpx.put(
+        f"http://127.0.0.1:{service.gateway_port}/admin/v1/resources/Route/chat",
+        json=route,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).raise_for_status()
+    wait_for("drift to be reported", lambda: service.status()["sync"] == "out-of-sync")
+    assert "Route/chat" in service.status()["message"]
+    assert service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 5  # not healed
+    assert service.api("/environments/dev/history")["attempts"][0]["result"] == "drift"
+
+    sha = service.push(
+        "environments/dev/environment.yaml",
+        "selfHeal: false",
+        "selfHeal: true",
+        "turn self-heal on",
+    )
+    service.webhook()
+    wait_for("the new commit", service.synced_at(sha))
+    route["spec"]["rateLimits"]["requestsPerMinute"] = 7
+    httpx.put(
+        f"http://127.0.0.1:{service.gateway_port}/admin/v1/resources/Route/chat",
+        json=route,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    ).raise_for_status()
+    wait_for(
+        "self-heal", lambda: service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 60
+    )
+    assert service.api("/environments/dev/history")["attempts"][0]["trigger"] == "self-heal"
+
+
+def test_kill_9_mid_apply_then_restart_converges_with_history_intact(service: Service) -> None:
+    guardrails = "".join(
+        f"---\napiVersion: controlplane.dev/v1alpha1\nkind: Guardrail\nmetadata: {{name: g{i}}}\n"
+        f"spec: {{type: regex, stage: input, action: flag, patterns: ['x{i}']}}\n"
+        for i in range(150)
+    )
+    (service.work / "environments/dev/many.yaml").write_text(guardrails.removeprefix("---\n"))
+    git(service.work, "add", ".")
+    sha = service.push(
+        "environments/dev/routes.yaml",
+        "requestsPerMinute: 60",
+        "requestsPerMinute: 61",
+        "many guardrails",
+    )
+    before = service.api("/environments/dev/history")["attempts"]
+    service.webhook()
+    wait_for("the apply to start", lambda: service.status()["reconciling"], timeout=10)
+    time.sleep(0.2)
+    service.stop(signal.SIGKILL)
+    service.start()
+    wait_for("convergence after restart", service.synced_at(sha), timeout=60)
+    after = service.api("/environments/dev/history?limit=500")["attempts"]
+    assert [a["id"] for a in after[-len(before) :]] == [a["id"] for a in before]
+    assert after[0]["result"] in ("applied", "in-sync")
+    plan = service.api("/environments/dev/plan")["plans"][0]
+    assert plan["changes"] == []
+    assert json.dumps(after)  # the history is readable as a whole
