@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan_bench.py
 	$(BIN)/python benchmarks/gateway_bench.py
 	$(BIN)/python benchmarks/gateway_bench.py --stream
+	$(BIN)/python benchmarks/reconcile_bench.py
 
 ## schemas: regenerate schemas/ from the models
 schemas: $(STAMP)

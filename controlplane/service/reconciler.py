@@ -115,12 +115,16 @@ class Reconciler:
         self._pool.submit(self._run, environment, reason)
 
     def trigger_all(self, reason: str) -> None:
-        for environment in self.environments():
+        for environment in self.environments(refresh=True):
             self.trigger(environment, reason)
 
-    def environments(self) -> list[str]:
+    def environments(self, refresh: bool = False) -> list[str]:
+        """The configured environments, or all those at the branch head (cached between
+        triggers, so reading the API does not fetch)."""
         if self.configured_environments:
             return list(self.configured_environments)
+        if self.known_environments and not refresh:
+            return self.known_environments
         try:
             commit = self.mirror.fetch()
             loaded = load_config(self.mirror.path, commit.sha)
