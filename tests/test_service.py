@@ -218,6 +218,28 @@ def test_unsigned_or_badly_signed_webhooks_are_rejected(service: Service) -> Non
     assert 'controlplane_webhook_deliveries_total{result="bad-signature"} 4.0' in metrics
 
 
+def test_status_command_reads_the_service(service: Service) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "controlplane",
+            "status",
+            "--url",
+            service.url,
+            "--token",
+            "env:TEST_API_TOKEN",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TEST_API_TOKEN": API_TOKEN},
+    )
+    assert result.returncode == 0, result.stderr
+    live = service.status()["liveCommit"][:12]
+    assert result.stdout.split() == ["dev", "synced", "live", live, "head", live]
+
+
 def test_the_api_needs_its_token(service: Service) -> None:
     assert httpx.get(f"{service.url}/api/v1/environments").status_code == 401
     assert (
