@@ -27,18 +27,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.processes import TOKEN, free_port, gateway, wait_healthy  # noqa: E402
+from tests.processes import TOKEN, free_port, gateway, git, wait_healthy  # noqa: E402
 
 SECRET = "bench-webhook-secret"
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=b", "-c", "user.email=b@e", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 def main() -> None:

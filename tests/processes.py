@@ -16,6 +16,17 @@ import httpx
 TOKEN = "test-admin-token"
 
 
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a fixed identity (CI machines have none); return its output."""
+    return subprocess.run(
+        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,18 +22,9 @@ from controlplane.plan import Change, compute_plan
 from controlplane.targets.gateway import GatewayDriver
 from controlplane.validate import validate_config
 from tests.conftest import REPO, edit
-from tests.processes import TOKEN, free_port, gateway, simulator
+from tests.processes import TOKEN, free_port, gateway, git, simulator
 
 pytestmark = pytest.mark.integration
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@e", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, edit
+from tests.processes import git
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -95,17 +96,9 @@ def test_env_filter_and_unknown_env(config: Path) -> None:
 
 @pytest.mark.integration
 def test_rev_reads_git_without_checking_out(config: Path) -> None:
-    def git(*args: str) -> None:
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@e", *args],
-            cwd=config,
-            check=True,
-            capture_output=True,
-        )
-
-    git("init", "-b", "main")
-    git("add", ".")
-    git("commit", "-m", "good")
+    git(config, "init", "-b", "main")
+    git(config, "add", ".")
+    git(config, "commit", "-m", "good")
     edit(config, "environments/prod/routes.yaml", "percent: 10", "percent: 140")
     assert run("validate", "--rev", "HEAD", cwd=config).returncode == 0
     assert run("validate", cwd=config).returncode == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,18 +11,9 @@ from controlplane.errors import ConfigError
 from controlplane.load import load_config
 from controlplane.validate import validate_config
 from tests.conftest import REPO, edit
+from tests.processes import git
 
 pytestmark = pytest.mark.integration
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -21,21 +21,11 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, edit
-from tests.processes import TOKEN, free_port, gateway, simulator, wait_healthy
+from tests.processes import TOKEN, free_port, gateway, git, simulator, wait_healthy
 
 pytestmark = pytest.mark.integration
 API_TOKEN = "test-api-token"
 SECRET = "test-webhook-secret"
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
