@@ -13,10 +13,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from controlplane import __version__
 from controlplane.apply import apply_plan, dry_run, render_apply
+from controlplane.credentials import resolve_secret
 from controlplane.errors import ConfigError, TargetError
 from controlplane.load import load_config
 from controlplane.plan import compute_plan
@@ -155,6 +157,32 @@ def _parser() -> argparse.ArgumentParser:
                 help="show what would be applied, and change nothing",
             )
             command.set_defaults(run=_run_apply)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="evaluate SLO, cost and canary policies against Prometheus",
+        description="Evaluate the policies that select an environment, at a given time, and "
+        "print each pass / fail / inconclusive result with its evidence. Exit 0 when nothing "
+        "failed, 2 when a policy failed, 1 on an error.",
+    )
+    evaluate.add_argument(
+        "path", nargs="?", default=".", type=Path, help="the config repository root (default: .)"
+    )
+    evaluate.add_argument("--env", required=True, metavar="ENV", help="the environment")
+    evaluate.add_argument("--rev", metavar="REV", help="read the config at this git revision")
+    evaluate.add_argument(
+        "--policy", action="append", metavar="NAME", help="only this policy (repeatable)"
+    )
+    evaluate.add_argument(
+        "--at", metavar="TIME", help="evaluation time: ISO 8601 or Unix seconds (default: now)"
+    )
+    evaluate.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="Prometheus URL (default: the Environment's prometheus.url)",
+    )
+    evaluate.add_argument("--output", "-o", choices=("text", "json"), default="text")
+    evaluate.set_defaults(run=_run_evaluate)
 
     gateway = commands.add_parser(
         "gateway", help="the embedded LLM gateway", description="The embedded LLM gateway."
@@ -399,6 +427,48 @@ def _run_simulator(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _parse_time(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--at {text!r}: expected ISO 8601 or Unix seconds") from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from controlplane.policy import Outcome, evaluate_state
+    from controlplane.prometheus import PrometheusSource
+    from controlplane.report import render_evaluations
+
+    try:
+        at = _parse_time(args.at)
+        desired = _desired(args)
+        if desired is None:
+            return EXIT_INVALID
+        config = desired.environment.spec.prometheus
+        url = args.prometheus or (config.url if config else None)
+        if url is None:
+            raise ConfigError(f"environment {args.env!r} has no prometheus.url; pass --prometheus")
+        token = resolve_secret(config.bearer_token) if config and config.bearer_token else None
+        results = evaluate_state(
+            desired, PrometheusSource(url, bearer_token=token), at, args.policy
+        )
+    except ConfigError as exc:
+        print(f"controlplane: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.output == "json":
+        print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
+    else:
+        sys.stdout.write(render_evaluations(results, color=_color(sys.stdout)))
+    return 2 if any(r.outcome is Outcome.FAIL for r in results) else EXIT_OK
+
+
 def _run_serve(args: argparse.Namespace) -> int:
     from controlplane.service.server import serve
     from controlplane.service.settings import load_settings
@@ -420,8 +490,6 @@ def _run_serve(args: argparse.Namespace) -> int:
 
 def _run_status(args: argparse.Namespace) -> int:
     import httpx
-
-    from controlplane.credentials import resolve_secret
 
     try:
         response = httpx.get(

@@ -60,3 +60,7 @@ class TargetUnavailable(TargetError):
 
 class TargetConflict(TargetError):
     """The target's state changed since it was read."""
+
+
+class MetricsUnavailable(ControlPlaneError):
+    """A metrics query failed (unreachable, timed out, or a bad answer): the result is unknown."""

@@ -38,6 +38,8 @@ class LogicalMetric(StrEnum):
 
 
 LatencyMetric = Literal["ttft", "tpot", "e2e-latency"]
+# An increase in percent: 0 or more, and past 100 when a canary may be twice as slow.
+Increase = Annotated[float, Field(ge=0)]
 
 
 class Selector(SpecModel):
@@ -212,7 +214,7 @@ class UnitCost(SpecModel):
     max_usd_per_1k_requests: Usd | None = Field(
         default=None, description="Most USD per 1,000 requests on a covered route."
     )
-    canary_max_increase_percent: Percent | None = Field(
+    canary_max_increase_percent: Increase | None = Field(
         default=None,
         description="Most a canary's USD per 1,000 requests may exceed its baseline's, in percent.",
     )
@@ -243,10 +245,10 @@ class Correction(StrEnum):
 
 class LatencyCheck(SpecModel):
     metric: LatencyMetric = Field(description="ttft, tpot or e2e-latency.")
-    allowed_increase_percent: Percent = Field(
+    allowed_increase_percent: Increase = Field(
         default=10, description="Increase of the canary's median over baseline that is tolerated."
     )
-    critical_increase_percent: Percent = Field(
+    critical_increase_percent: Increase = Field(
         default=25, description="Increase that fails the canary at once, significance permitting."
     )
 
@@ -261,6 +263,10 @@ class ErrorCheck(SpecModel):
 
 
 class CanaryAnalysisSpec(_PolicySpec):
+    window: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Both arms are compared over this same trailing window.",
+    )
     min_samples_per_arm: PositiveInt = Field(
         default=200, description="Fewest requests in each arm for a verdict."
     )

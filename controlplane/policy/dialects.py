@@ -1,0 +1,93 @@
+"""Metric dialects: the names and labels each serving layer exports, by logical metric.
+
+Policies name logical metrics (ttft, tpot, e2e-latency, requests, errors, tokens, cost); a
+dialect says how to ask Prometheus for them. The embedded gateway's names are exact (they are
+ours); the others follow the projects' documented metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    histograms: dict[str, str]  # logical latency metric -> histogram base name
+    requests: str  # counter of finished requests
+    errors: str  # label matcher that marks a failed request on `requests`, or "" if unknown
+    route_label: str
+    variant_label: str  # "" where the layer has no notion of arms
+    input_tokens: str
+    output_tokens: str
+    cost: str  # "" where the layer exports no cost
+
+    def histogram(self, metric: str) -> str:
+        return self.histograms[metric]
+
+
+GATEWAY = Dialect(
+    name="gateway",
+    histograms={
+        "ttft": "llm_gateway_time_to_first_token_seconds",
+        "tpot": "llm_gateway_time_per_output_token_seconds",
+        "e2e-latency": "llm_gateway_e2e_request_latency_seconds",
+    },
+    requests="llm_gateway_requests_total",
+    errors='status!~"2..|4.."',
+    route_label="route",
+    variant_label="variant",
+    input_tokens="llm_gateway_input_tokens_total",
+    output_tokens="llm_gateway_output_tokens_total",
+    cost="llm_gateway_cost_usd_total",
+)
+
+VLLM = Dialect(
+    name="vllm",
+    histograms={
+        "ttft": "vllm:time_to_first_token_seconds",
+        "tpot": "vllm:inter_token_latency_seconds",
+        "e2e-latency": "vllm:e2e_request_latency_seconds",
+    },
+    requests="vllm:request_success_total",
+    errors="",  # vLLM counts successes by finish reason; failures are not a label of it
+    route_label="model_name",
+    variant_label="",
+    input_tokens="vllm:prompt_tokens_total",
+    output_tokens="vllm:generation_tokens_total",
+    cost="",
+)
+
+LITELLM = Dialect(
+    name="litellm",
+    histograms={
+        "ttft": "litellm_llm_api_time_to_first_token_metric",
+        "tpot": "litellm_llm_api_latency_metric",
+        "e2e-latency": "litellm_request_total_latency_metric",
+    },
+    requests="litellm_proxy_total_requests_metric_total",
+    errors='status_code!~"2..|4.."',
+    route_label="model",
+    variant_label="",
+    input_tokens="litellm_input_tokens_metric_total",
+    output_tokens="litellm_output_tokens_metric_total",
+    cost="litellm_spend_metric_total",
+)
+
+OTEL_GENAI = Dialect(
+    name="otel-genai",
+    histograms={
+        "ttft": "gen_ai_server_time_to_first_token_seconds",
+        "tpot": "gen_ai_server_time_per_output_token_seconds",
+        "e2e-latency": "gen_ai_server_request_duration_seconds",
+    },
+    requests="gen_ai_server_request_duration_seconds_count",
+    errors='error_type!=""',
+    route_label="gen_ai_request_model",
+    variant_label="",
+    input_tokens="gen_ai_client_token_usage_sum",
+    output_tokens="gen_ai_client_token_usage_sum",
+    cost="",
+)
+
+DIALECTS = {d.name: d for d in (GATEWAY, VLLM, LITELLM, OTEL_GENAI)}

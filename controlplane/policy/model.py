@@ -1,0 +1,49 @@
+"""Evaluation results: a tri-state outcome and the evidence that led to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Evidence(_Frozen):
+    name: str
+    query: str
+    value: float | None = None
+    threshold: float | None = None
+    window: str = ""
+    samples: float | None = None
+    note: str = ""
+
+
+class Evaluation(_Frozen):
+    policy: str
+    kind: str
+    check: str
+    environment: str
+    route: str
+    at: datetime
+    outcome: Outcome
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+
+def combine(outcomes: list[Outcome]) -> Outcome:
+    """Any failure fails; otherwise anything unknown leaves the whole unknown."""
+    if Outcome.FAIL in outcomes:
+        return Outcome.FAIL
+    if Outcome.INCONCLUSIVE in outcomes or not outcomes:
+        return Outcome.INCONCLUSIVE
+    return Outcome.PASS
