@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -12,8 +17,13 @@ import pytest
 from controlplane.policy import Outcome, evaluate_policy
 from controlplane.policy.dialects import GATEWAY
 from controlplane.prometheus import PrometheusSource
+from controlplane.service.history import History as SqlHistory
+from controlplane.service.metrics import ControllerMetrics
+from controlplane.service.policies import PolicyRunner
+from controlplane.service.reconciler import Reconciler
 from controlplane.spec import DesiredState, Environment, Route
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from tests.conftest import REPO
 from tests.processes import free_port
 from tests.prometheus_fixture import History, prometheus
 
@@ -248,13 +258,6 @@ def test_a_forecast_over_budget_fails_and_spend_alone_does_not(source: Prometheu
 
 
 def test_evaluate_command_prints_results_with_evidence(source: PrometheusSource) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
-
     run = subprocess.run(
         [
             sys.executable,
@@ -309,3 +312,48 @@ def test_evaluate_command_prints_results_with_evidence(source: PrometheusSource)
     assert text.returncode == 0, text.stderr
     assert "INCONCLUSIVE SLOPolicy/chat-slo objective/availability [prod/chat]" in text.stdout
     assert "burn rate over 1h: no data (threshold 14.4)" in text.stdout
+
+
+def test_the_runner_stores_results_and_fails_only_after_n_in_a_row(
+    source: PrometheusSource, tmp_path: Path
+) -> None:
+    history, metrics = SqlHistory(f"sqlite:///{tmp_path / 'h.db'}"), ControllerMetrics()
+    runner = PolicyRunner(
+        cast(Reconciler, None),
+        history,
+        metrics,
+        source=lambda url, token: source,
+        clock=lambda: END,
+    )
+    env = doc(
+        Environment,
+        "prod",
+        {"targets": [{"type": "gateway", "url": "http://x"}], "prometheus": {"url": source.url}},
+    )
+    paging = DesiredState(environment=env, routes=(doc(Route, "paging", {"model": "m"}),))
+    policy = SLO.model_copy(update={"spec": SLO.spec.model_copy(update={"fail_after": 3})})
+    failing = []
+    for _ in range(3):
+        [result] = runner._run(paging, policy)
+        assert result.outcome is Outcome.FAIL
+        failing.append(runner.failing(policy, result))
+    assert failing == [False, False, True]
+    stored = history.evaluations("availability")
+    assert [r.outcome for r in stored] == [Outcome.FAIL] * 3
+    assert stored[0].evidence == result.evidence
+    exposed = metrics.registry.get_sample_value(
+        "policy_evaluations_total", {"policy": "availability", "result": "fail"}
+    )
+    assert exposed == 3
+    assert (
+        metrics.registry.get_sample_value(
+            "policy_failing",
+            {
+                "policy": "availability",
+                "check": "objective/errors",
+                "environment": "prod",
+                "route": "paging",
+            },
+        )
+        == 1
+    )

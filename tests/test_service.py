@@ -238,6 +238,8 @@ def test_the_api_needs_its_token(service: Service) -> None:
         ).status_code
         == 401
     )
+    assert service.api("/policies") == {"policies": []}  # no shipped policy selects dev
+    assert service.api("/policies/chat-slo/results") == {"policy": "chat-slo", "results": []}
     assert httpx.get(f"{service.url}/healthz").status_code == 200
     assert httpx.get(f"{service.url}/readyz").status_code == 200
 

@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from controlplane import __version__
 from controlplane.errors import ControlPlaneError, TargetError
 from controlplane.plan import render_json
+from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
 
 log = logging.getLogger("controlplane.api")
@@ -33,7 +34,12 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(presented.encode(), expected.encode())
 
 
-def create_api(reconciler: Reconciler, api_token: str, webhook_secret: str) -> FastAPI:
+def create_api(
+    reconciler: Reconciler,
+    api_token: str,
+    webhook_secret: str,
+    policies: PolicyRunner | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="controlplane",
         version=__version__,
@@ -95,6 +101,43 @@ def create_api(reconciler: Reconciler, api_token: str, webhook_secret: str) -> F
         known(environment)
         reconciler.trigger(environment, "manual")
         return {"environment": environment, "status": "sync requested"}
+
+    @api.get("/policies")
+    def list_policies() -> dict[str, Any]:
+        found = []
+        for environment in reconciler.environments():
+            for policy in policies.policies(environment) if policies else []:
+                latest = reconciler.history.evaluations(
+                    policy.name, limit=200, environment=environment
+                )
+                checks: dict[tuple[str, str], Any] = {}
+                for result in latest:  # newest first: keep the first seen per check
+                    key = (result.check, result.route)
+                    if key not in checks:
+                        checks[key] = {
+                            "check": result.check,
+                            "route": result.route,
+                            "outcome": result.outcome.value,
+                            "at": result.at.isoformat(),
+                            "reason": result.reason,
+                            "failing": policies.failing(policy, result) if policies else False,
+                        }
+                found.append(
+                    {
+                        "name": policy.name,
+                        "kind": policy.KIND,
+                        "environment": environment,
+                        "interval": policy.spec.interval.total_seconds(),
+                        "failAfter": policy.spec.fail_after,
+                        "checks": list(checks.values()),
+                    }
+                )
+        return {"policies": found}
+
+    @api.get("/policies/{name}/results")
+    def policy_results(name: str, limit: int = 50) -> dict[str, Any]:
+        results = reconciler.history.evaluations(name, limit=max(1, min(limit, 1000)))
+        return {"policy": name, "results": [r.model_dump(mode="json") for r in results]}
 
     app.include_router(api)
 

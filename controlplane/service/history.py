@@ -17,6 +17,8 @@ from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, se
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from controlplane.policy.model import Evaluation
+
 
 class Result(StrEnum):
     APPLIED = "applied"  # changes were applied and live now matches the commit
@@ -45,6 +47,20 @@ class AttemptRow(Base):
     result: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str] = mapped_column(Text, default="")
     changes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {action, kind, name}
+
+
+class EvaluationRow(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    check: Mapped[str] = mapped_column(String(127))
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    route: Mapped[str] = mapped_column(String(63))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    document: Mapped[str] = mapped_column(Text)  # the whole Evaluation as JSON
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,42 @@ class History:
                 .limit(1)
             ).first()
             return _attempt(row) if row else None
+
+    def record_evaluations(self, evaluations: list[Evaluation]) -> None:
+        with self._sessions.begin() as session:
+            session.add_all(
+                EvaluationRow(
+                    policy=e.policy,
+                    kind=e.kind,
+                    check=e.check,
+                    environment=e.environment,
+                    route=e.route,
+                    at=e.at,
+                    outcome=e.outcome.value,
+                    document=e.model_dump_json(),
+                )
+                for e in evaluations
+            )
+
+    def evaluations(
+        self,
+        policy: str,
+        limit: int = 50,
+        environment: str | None = None,
+        check: str | None = None,
+        route: str | None = None,
+    ) -> list[Evaluation]:
+        """Results of a policy, newest first, optionally of one check of one route."""
+        query = select(EvaluationRow).where(EvaluationRow.policy == policy)
+        if environment is not None:
+            query = query.where(EvaluationRow.environment == environment)
+        if check is not None:
+            query = query.where(EvaluationRow.check == check)
+        if route is not None:
+            query = query.where(EvaluationRow.route == route)
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(EvaluationRow.id.desc()).limit(limit))
+            return [Evaluation.model_validate_json(r.document) for r in rows]
 
     def changes_to(self, environment: str, kind: str, name: str) -> list[Attempt]:
         """Applied attempts that changed resource kind/name, newest first."""

@@ -47,6 +47,26 @@ class ControllerMetrics:
             registry=r,
         )
 
+        check = ["policy", "check", "environment", "route"]
+        self.policy_evaluations = Counter(
+            "policy_evaluations",
+            "Policy evaluations by result.",
+            ["policy", "result"],
+            registry=r,
+        )
+        self.policy_last_result = Gauge(
+            "policy_last_result",
+            "Last result of each check: 1 pass, 0 inconclusive, -1 fail.",
+            check,
+            registry=r,
+        )
+        self.policy_failing = Gauge(
+            "policy_failing",
+            "1 when the check failed failAfter times in a row.",
+            check,
+            registry=r,
+        )
+
     def set_applied_commit(self, environment: str, sha: str) -> None:
         for labels in list(self.applied_commit._metrics):  # one series per environment
             if labels[0] == environment:

@@ -14,6 +14,7 @@ from controlplane.service.gitsync import GitMirror
 from controlplane.service.history import History
 from controlplane.service.logs import configure_logging, register_secret
 from controlplane.service.metrics import ControllerMetrics
+from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
 from controlplane.service.settings import ServiceSettings
 
@@ -48,10 +49,15 @@ def serve(settings: ServiceSettings) -> None:
         retry_max=settings.retry_max_seconds,
     )
     scheduler = BackgroundScheduler(timezone="UTC")
+    runner = PolicyRunner(reconciler, reconciler.history, reconciler.metrics, scheduler)
+
+    def poll() -> None:
+        reconciler.trigger_all("poll")
+        runner.sync_jobs()  # policies follow what is live
+
     scheduler.add_job(
-        reconciler.trigger_all,
+        poll,
         "interval",
-        args=["poll"],
         id="poll",
         seconds=settings.poll_interval,
         coalesce=True,
@@ -71,9 +77,10 @@ def serve(settings: ServiceSettings) -> None:
     )
     scheduler.start()
     reconciler.trigger_all("startup")
+    scheduler.add_job(runner.sync_jobs, id="policies-at-start")  # once, soon after startup
     try:
         uvicorn.run(
-            create_api(reconciler, api_token, webhook_secret),
+            create_api(reconciler, api_token, webhook_secret, runner),
             host=settings.host,
             port=settings.port,
             log_level="warning",

@@ -1,0 +1,154 @@
+"""Policy evaluation inside `serve`: one APScheduler job per (environment, policy).
+
+Policies are read from the commit that is live in the environment (what is being served is what
+gets judged). Each run evaluates at the clock's time, stores every result in the history
+database, and updates the metrics. A check counts as failing only after `failAfter` consecutive
+failing evaluations; inconclusive results never count towards it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from controlplane.credentials import resolve_secret
+from controlplane.errors import ControlPlaneError
+from controlplane.load import load_config
+from controlplane.policy import DIALECTS, Evaluation, MetricSource, Outcome, evaluate_policy
+from controlplane.prometheus import PrometheusSource
+from controlplane.service.history import History
+from controlplane.service.metrics import ControllerMetrics
+from controlplane.service.reconciler import Reconciler, utc_now
+from controlplane.spec import DesiredState
+from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from controlplane.validate import validate_config
+
+log = logging.getLogger("controlplane.policies")
+Policy = SLOPolicy | CostPolicy | CanaryAnalysis
+RESULT_VALUE = {Outcome.PASS: 1, Outcome.INCONCLUSIVE: 0, Outcome.FAIL: -1}
+
+
+def _prometheus(url: str, token: str | None) -> MetricSource:
+    return PrometheusSource(url, bearer_token=token)
+
+
+class PolicyRunner:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        history: History,
+        metrics: ControllerMetrics,
+        scheduler: Any | None = None,
+        source: Callable[[str, str | None], MetricSource] = _prometheus,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.reconciler = reconciler
+        self.history = history
+        self.metrics = metrics
+        self.scheduler = scheduler
+        self._source = source
+        self._clock = clock
+
+    def live_state(self, environment: str) -> DesiredState | None:
+        live = self.history.last_success(environment)
+        if live is None:
+            return None
+        result = validate_config(
+            load_config(self.reconciler.mirror.path, live.commit_sha), [environment]
+        )
+        return result.states.get(environment)
+
+    def policies(self, environment: str) -> list[Policy]:
+        state = self.live_state(environment)
+        if state is None:
+            return []
+        return [*state.slo_policies, *state.cost_policies, *state.canary_analyses]
+
+    def sync_jobs(self) -> None:
+        """Schedule every policy of every live environment at its own interval."""
+        if self.scheduler is None:
+            return
+        wanted = set()
+        for environment in self.reconciler.environments():
+            try:
+                policies = self.policies(environment)
+            except ControlPlaneError as exc:
+                log.error("cannot read policies: %s", exc, extra={"environment": environment})
+                continue
+            for policy in policies:
+                job_id = f"policy:{environment}:{policy.name}"
+                wanted.add(job_id)
+                seconds = policy.spec.interval.total_seconds()
+                existing = self.scheduler.get_job(job_id)
+                if existing is None or existing.trigger.interval.total_seconds() != seconds:
+                    self.scheduler.add_job(
+                        self.run,
+                        "interval",
+                        args=[environment, policy.name],
+                        id=job_id,
+                        seconds=seconds,
+                        coalesce=True,
+                        max_instances=1,
+                        replace_existing=True,
+                    )
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("policy:") and job.id not in wanted:
+                job.remove()
+
+    def run(self, environment: str, name: str) -> list[Evaluation]:
+        """Evaluate one policy now; never raises (a failure is logged and reported as such)."""
+        try:
+            state = self.live_state(environment)
+            policy = next((p for p in self.policies(environment) if p.name == name), None)
+            if state is None or policy is None:
+                return []
+            return self._run(state, policy)
+        except Exception:  # the scheduler must keep running whatever one policy does
+            log.exception(
+                "policy evaluation crashed", extra={"environment": environment, "policy": name}
+            )
+            return []
+
+    def _run(self, state: DesiredState, policy: Policy) -> list[Evaluation]:
+        prometheus = state.environment.spec.prometheus
+        if prometheus is None:
+            return []
+        token = resolve_secret(prometheus.bearer_token) if prometheus.bearer_token else None
+        source = self._source(prometheus.url, token)
+        now = self._clock()
+        look = self._look(state.name, policy, now) if isinstance(policy, CanaryAnalysis) else None
+        results = evaluate_policy(policy, state, DIALECTS[prometheus.dialect], source, now, look)
+        self.history.record_evaluations(results)
+        for result in results:
+            labels = {
+                "policy": result.policy,
+                "check": result.check,
+                "environment": result.environment,
+                "route": result.route,
+            }
+            self.metrics.policy_evaluations.labels(result.policy, result.outcome.value).inc()
+            self.metrics.policy_last_result.labels(**labels).set(RESULT_VALUE[result.outcome])
+            self.metrics.policy_failing.labels(**labels).set(int(self.failing(policy, result)))
+        return results
+
+    def _look(self, environment: str, policy: Policy, now: datetime) -> int:
+        """Which look this is: evaluations since the live commit was applied, plus one."""
+        live = self.history.last_success(environment)
+        since = live.finished_at if live and live.finished_at else None
+        earlier = self.history.evaluations(policy.name, limit=10_000, environment=environment)
+        return 1 + sum(1 for e in earlier if since is None or e.at > since)
+
+    def failing(self, policy: Policy, result: Evaluation) -> bool:
+        """Whether the last `failAfter` evaluations of this check all failed."""
+        recent = self.history.evaluations(
+            policy.name,
+            limit=policy.spec.fail_after,
+            environment=result.environment,
+            check=result.check,
+            route=result.route,
+        )
+        return len(recent) == policy.spec.fail_after and all(
+            e.outcome is Outcome.FAIL for e in recent
+        )
