@@ -450,3 +450,15 @@ def test_only_clean_environments_get_a_desired_state(config: Path) -> None:
     edit(config, "environments/prod/pools.yaml", "gpusPerNode: 8", "gpusPerNode: many")
     result = validate(config)
     assert sorted(result.states) == ["dev", "staging"]
+
+
+def test_latency_thresholds_must_be_histogram_bucket_bounds(config: Path) -> None:
+    edit(config, "policies/slo-chat.yaml", "threshold: 200ms", "threshold: 250ms")
+    problems = validate(config).problems
+    assert {p.found for p in problems} == {
+        f"250ms, which is not a bucket bound of the gateway ttft histogram in environment '{env}'"
+        for env in ("prod", "staging")
+    }
+    p = problems[0]
+    assert (p.rule, p.path) == ("buckets", "spec.guards[0].threshold")
+    assert p.expected == "a bucket bound, such as the nearest: 200ms or 300ms"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from controlplane.policy.dialects import GATEWAY
+
 # The *_created series double the exposition and no query here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
-TPOT_BUCKETS = (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.5, 1.0)
-E2E_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0)
+# Defined with the dialect, so validation can check SLO thresholds against them.
+TTFT_BUCKETS = GATEWAY.buckets["ttft"]
+TPOT_BUCKETS = GATEWAY.buckets["tpot"]
+E2E_BUCKETS = GATEWAY.buckets["e2e-latency"]
 
 ARM = ("route", "variant", "model")
 

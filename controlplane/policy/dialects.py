@@ -7,7 +7,7 @@ ours); the others follow the projects' documented metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class Dialect:
     input_tokens: str
     output_tokens: str
     cost: str  # "" where the layer exports no cost
+    # Histogram bucket bounds, where they are fixed and known: a latency SLI counts requests
+    # under a bound, so its threshold must be one.
+    buckets: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
     def histogram(self, metric: str) -> str:
         return self.histograms[metric]
@@ -40,6 +43,26 @@ GATEWAY = Dialect(
     input_tokens="llm_gateway_input_tokens_total",
     output_tokens="llm_gateway_output_tokens_total",
     cost="llm_gateway_cost_usd_total",
+    buckets={
+        "ttft": (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+        "tpot": (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.5, 1.0),
+        "e2e-latency": (
+            0.1,
+            0.25,
+            0.5,
+            1.0,
+            2.0,
+            3.0,
+            5.0,
+            7.5,
+            10.0,
+            15.0,
+            20.0,
+            30.0,
+            60.0,
+            120.0,
+        ),
+    },
 )
 
 VLLM = Dialect(

@@ -32,6 +32,7 @@ from controlplane.validate.rules import (
     check_budgets,
     check_environment_resource,
     check_guardrails,
+    check_latency_buckets,
     check_policy,
     check_policy_targets,
     check_references,
@@ -102,6 +103,7 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             *check_guardrails(env),
             *check_budgets(env),
             *check_policy_targets(env),
+            *check_latency_buckets(env),
         ]
         state = _desired_state(env)
         if state is not None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from controlplane.documents import FieldPath
 from controlplane.errors import Problem
+from controlplane.policy.dialects import DIALECTS
 from controlplane.spec import (
     Budget,
     CanaryAnalysis,
@@ -24,7 +25,7 @@ from controlplane.spec import (
 from controlplane.spec.base import format_duration
 from controlplane.spec.budget import SCOPE_REFERENCE_KIND
 from controlplane.spec.guardrail import REDACTABLE_TYPES, RegexGuardrail
-from controlplane.spec.policy import BurnRateWindow
+from controlplane.spec.policy import BurnRateWindow, LatencySli
 from controlplane.validate.structure import Located
 
 
@@ -353,3 +354,43 @@ def _check_burn_window(
             "a long window within the SLO window",
             "policy",
         )
+
+
+def check_latency_buckets(env: EnvironmentResources) -> Iterator[Problem]:
+    """A latency SLI threshold must be a bucket bound of the histogram it is read from."""
+    environment = next(
+        (i.resource for i in env.of_kind(Environment) if isinstance(i.resource, Environment)),
+        None,
+    )
+    config = environment.spec.prometheus if environment else None
+    dialect = DIALECTS[config.dialect if config else "gateway"]
+    for item in env.policies:
+        policy = item.resource
+        if not isinstance(policy, SLOPolicy):
+            continue
+        thresholds: list[tuple[FieldPath, str, timedelta]] = [
+            (("spec", "objectives", i, "sli", "threshold"), o.sli.metric, o.sli.threshold)
+            for i, o in enumerate(policy.spec.objectives)
+            if isinstance(o.sli, LatencySli)
+        ]
+        thresholds += [
+            (("spec", "guards", i, "threshold"), g.metric, g.threshold)
+            for i, g in enumerate(policy.spec.guards)
+        ]
+        for path, metric, threshold in thresholds:
+            bounds = dialect.buckets.get(metric)
+            seconds = threshold.total_seconds()
+            if bounds is None or seconds in bounds:
+                continue
+            below = max((b for b in bounds if b < seconds), default=None)
+            above = min((b for b in bounds if b > seconds), default=None)
+            nearest = " or ".join(
+                format_duration(timedelta(seconds=b)) for b in (below, above) if b is not None
+            )
+            yield item.problem(
+                path,
+                f"{format_duration(threshold)}, which is not a bucket bound of the "
+                f"{dialect.name} {metric} histogram in environment {env.name!r}",
+                f"a bucket bound, such as the nearest: {nearest}",
+                "buckets",
+            )
