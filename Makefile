@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/gateway_bench.py
 	$(BIN)/python benchmarks/gateway_bench.py --stream
 	$(BIN)/python benchmarks/reconcile_bench.py
+	$(BIN)/python benchmarks/policy_bench.py
 
 ## schemas: regenerate schemas/ from the models
 schemas: $(STAMP)

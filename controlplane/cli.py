@@ -442,8 +442,8 @@ def _parse_time(text: str | None) -> datetime:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from controlplane.policy import Outcome, evaluate_state
-    from controlplane.prometheus import PrometheusSource
+    from controlplane.policy import DIALECTS, Outcome, evaluate_state
+    from controlplane.prometheus import BatchingSource, PrometheusSource
     from controlplane.report import render_evaluations
 
     try:
@@ -456,9 +456,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         if url is None:
             raise ConfigError(f"environment {args.env!r} has no prometheus.url; pass --prometheus")
         token = resolve_secret(config.bearer_token) if config and config.bearer_token else None
-        results = evaluate_state(
-            desired, PrometheusSource(url, bearer_token=token), at, args.policy
-        )
+        label = DIALECTS[config.dialect if config else "gateway"].route_label
+        source = BatchingSource(PrometheusSource(url, bearer_token=token), label)
+        results = evaluate_state(desired, source, at, args.policy)
     except ConfigError as exc:
         print(f"controlplane: error: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -115,6 +115,12 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusSourc
         latencies(h, route, "canary", canary_shares, seed=2)
         requests(h, route, "default", END - timedelta(minutes=30), 30, 100, lambda at: 0.01)
         requests(h, route, "canary", END - timedelta(minutes=30), 30, 100, lambda at: 0.01)
+    for minute in range(61):  # the canary costs twice as much per request
+        at = (END - timedelta(minutes=60 - minute)).timestamp()
+        for variant, usd in (("default", 0.001), ("canary", 0.002)):
+            labels = {"route": "pricey", "variant": variant, "model": f"pricey-{variant}"}
+            h.counter("llm_gateway_cost_usd", labels, at, usd * 100 * minute)
+            h.counter("llm_gateway_requests", {**labels, "status": "200"}, at, 100 * minute)
     midnight = END.replace(hour=0)
     for i in range(12 * 60 + 1):  # $800 spent evenly by noon: on course for $1,600 a day
         at = midnight + timedelta(minutes=i)
@@ -334,7 +340,7 @@ def test_the_runner_stores_results_and_fails_only_after_n_in_a_row(
     policy = SLO.model_copy(update={"spec": SLO.spec.model_copy(update={"fail_after": 3})})
     failing = []
     for _ in range(3):
-        [result] = runner._run(paging, policy)
+        [result] = runner._run(paging, [policy])
         assert result.outcome is Outcome.FAIL
         failing.append(runner.failing(policy, result))
     assert failing == [False, False, True]
@@ -357,3 +363,39 @@ def test_the_runner_stores_results_and_fails_only_after_n_in_a_row(
         )
         == 1
     )
+
+
+def test_batched_queries_give_the_same_results_with_fewer_queries(
+    source: PrometheusSource,
+) -> None:
+    from controlplane.prometheus import BatchingSource
+
+    routes = ("paging", "blip", "quiet")
+    checks = [
+        (SLO, state(*routes), None),
+        (CANARY, state("canary-slow", "canary-same", canary=True), 5),
+    ]
+    plain = PrometheusSource(source.url)
+    batched = BatchingSource(PrometheusSource(source.url))
+    for policy, desired, look in checks:
+        one = evaluate_policy(policy, desired, GATEWAY, plain, END, look)
+        other = evaluate_policy(policy, desired, GATEWAY, batched, END, look)
+        assert [(r.outcome, r.reason) for r in one] == [(r.outcome, r.reason) for r in other]
+        for a, b in zip(one, other, strict=True):
+            assert [e.value for e in a.evidence] == pytest.approx([e.value for e in b.evidence])
+    assert batched.inner.queries < plain.queries / 2
+
+
+def test_unit_cost_of_a_canary_against_its_baseline(source: PrometheusSource) -> None:
+    policy = doc(
+        CostPolicy, "unit", {"unitCost": {"maxUsdPer1KRequests": 5, "canaryMaxIncreasePercent": 25}}
+    )
+    [result] = evaluate_policy(policy, state("pricey", canary=True), GATEWAY, source, END)
+    assert result.outcome is Outcome.FAIL, result
+    assert "the canary costs +100% per 1k requests" in result.reason
+    values = {e.name: e.value for e in result.evidence}
+    assert values["USD per 1k requests"] == pytest.approx(1.5, rel=0.05)
+    assert values['USD per 1k requests (variant="canary")'] == pytest.approx(2.0, rel=0.05)
+    cheap = doc(CostPolicy, "unit", {"unitCost": {"maxUsdPer1KRequests": 5}})
+    [result] = evaluate_policy(cheap, state("pricey"), GATEWAY, source, END)
+    assert result.outcome is Outcome.PASS, result

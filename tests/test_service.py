@@ -353,3 +353,41 @@ def test_kill_9_mid_apply_then_restart_converges_with_history_intact(service: Se
     plan = service.api("/environments/dev/plan")["plans"][0]
     assert plan["changes"] == []
     assert json.dumps(after)  # the history is readable as a whole
+
+
+def test_policies_of_the_live_commit_are_evaluated_on_schedule(service: Service) -> None:
+    (service.work / "policies/dev-slo.yaml").write_text(
+        "apiVersion: controlplane.dev/v1alpha1\nkind: SLOPolicy\nmetadata: {name: dev-slo}\n"
+        "spec:\n  selector: {environments: [dev]}\n  interval: 1s\n  objectives:\n"
+        "    - {name: availability, sli: {type: errors}, target: 99}\n"
+    )
+    git(service.work, "add", ".")
+    sha = service.push(
+        "environments/dev/environment.yaml",
+        "http://127.0.0.1:9090",
+        f"http://127.0.0.1:{free_port()}",
+        "an SLO for dev, no Prometheus yet",
+    )
+    service.webhook()
+    wait_for("the commit", service.synced_at(sha))
+
+    def evaluated() -> bool:
+        policies = service.api("/policies")["policies"]
+        return bool(policies and policies[0]["checks"])
+
+    wait_for("a scheduled evaluation", evaluated, timeout=30)
+    [policy] = service.api("/policies")["policies"]
+    assert (policy["name"], policy["environment"], policy["interval"]) == ("dev-slo", "dev", 1.0)
+    [check] = policy["checks"]
+    assert (check["check"], check["route"], check["outcome"], check["failing"]) == (
+        "objective/availability",
+        "chat",
+        "inconclusive",
+        False,
+    )
+    assert "metrics unavailable" in check["reason"]
+    results = service.api("/policies/dev-slo/results")["results"]
+    assert results
+    assert {r["outcome"] for r in results} == {"inconclusive"}
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert 'policy_evaluations_total{policy="dev-slo",result="inconclusive"}' in metrics

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from controlplane.policy.canary import evaluate_canary
 from controlplane.policy.dialects import DIALECTS, Dialect
-from controlplane.policy.guards import evaluate_budget, evaluate_guard
+from controlplane.policy.guards import evaluate_budget, evaluate_guard, evaluate_unit_cost
 from controlplane.policy.model import Evaluation, Evidence, Outcome, combine
 from controlplane.policy.slo import evaluate_objective
 from controlplane.policy.source import MetricSource
@@ -59,9 +59,14 @@ def evaluate_policy(
                 for g in policy.spec.guards
             ]
         case CostPolicy():
-            return [
+            budgets = [
                 evaluate_budget(policy, b, dialect, source, env, at) for b in policy.spec.budgets
             ]
+            units = [
+                evaluate_unit_cost(policy, dialect, source, env, r.name, at, bool(r.spec.canary))
+                for r in routes
+            ]
+            return budgets + [u for u in units if u is not None]
         case CanaryAnalysis():
             return [
                 evaluate_canary(policy, dialect, source, env, r.name, at, look)

@@ -172,3 +172,91 @@ def evaluate_budget(
         notes or f"spend ${spend:,.2f}, forecast ${forecast:,.2f} of ${budget.limit_usd:,.0f}",
         evidence,
     )
+
+
+UNIT_COST_MIN_REQUESTS = 100
+
+
+def evaluate_unit_cost(
+    policy: CostPolicy,
+    dialect: Dialect,
+    source: MetricSource,
+    environment: str,
+    route: str,
+    at: datetime,
+    has_canary: bool,
+) -> Evaluation | None:
+    """USD per 1,000 requests on a route, and of its canary against the baseline, over the
+    policy's interval (at least an hour)."""
+    unit = policy.spec.unit_cost
+    if unit.max_usd_per_1k_requests is None and unit.canary_max_increase_percent is None:
+        return None
+    window = max(policy.spec.interval, timedelta(hours=1))
+    w = duration(window.total_seconds())
+    selector = f'{dialect.route_label}="{route}"'
+    evidence: list[Evidence] = []
+    failures: list[str] = []
+    inconclusive: list[str] = []
+
+    def per_1k(arm: str) -> float | None:
+        match = f"{selector},{arm}" if arm else selector
+        cost_q = f"sum(increase({dialect.cost}{{{match}}}[{w}]))"
+        requests_q = f"sum(increase({dialect.requests}{{{match}}}[{w}]))"
+        cost, count = source.scalar(cost_q, at), source.scalar(requests_q, at)
+        name = f"USD per 1k requests{' (' + arm + ')' if arm else ''}"
+        if cost is None or count is None or count < UNIT_COST_MIN_REQUESTS:
+            inconclusive.append(f"{name}: {count or 0:.0f} requests with cost data")
+            evidence.append(
+                Evidence(name=name, query=f"{cost_q} / {requests_q}", window=w, samples=count)
+            )
+            return None
+        value = cost / count * 1000
+        evidence.append(
+            Evidence(
+                name=name,
+                query=f"{cost_q} / {requests_q} * 1000",
+                value=value,
+                window=w,
+                samples=count,
+            )
+        )
+        return value
+
+    try:
+        if not dialect.cost:
+            raise MetricsUnavailable(f"the {dialect.name} metrics carry no cost")
+        if unit.max_usd_per_1k_requests is not None:
+            overall = per_1k("")
+            if overall is not None and overall > unit.max_usd_per_1k_requests:
+                failures.append(
+                    f"${overall:.4g} per 1k requests, above ${unit.max_usd_per_1k_requests:g}"
+                )
+        if unit.canary_max_increase_percent is not None and has_canary and dialect.variant_label:
+            canary = per_1k(f'{dialect.variant_label}="canary"')
+            baseline = per_1k(f'{dialect.variant_label}!="canary"')
+            if canary is not None and baseline:
+                increase = (canary / baseline - 1) * 100
+                if increase > unit.canary_max_increase_percent:
+                    failures.append(
+                        f"the canary costs {increase:+.0f}% per 1k requests, more "
+                        f"than +{unit.canary_max_increase_percent:g}%"
+                    )
+    except MetricsUnavailable as exc:
+        inconclusive.append(f"metrics unavailable: {exc}")
+    if failures:
+        outcome, reason = Outcome.FAIL, "; ".join(failures)
+    elif inconclusive:
+        outcome, reason = Outcome.INCONCLUSIVE, "; ".join(inconclusive)
+    else:
+        outcome, reason = Outcome.PASS, "unit cost within bounds"
+    return Evaluation(
+        policy=policy.name,
+        kind="CostPolicy",
+        check="unit-cost",
+        environment=environment,
+        route=route,
+        at=at,
+        outcome=outcome,
+        reason=reason,
+        evidence=tuple(evidence),
+    )

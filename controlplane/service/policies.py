@@ -1,4 +1,4 @@
-"""Policy evaluation inside `serve`: one APScheduler job per (environment, policy).
+"""Policy evaluation inside `serve`: APScheduler jobs per environment and interval.
 
 Policies are read from the commit that is live in the environment (what is being served is what
 gets judged). Each run evaluates at the clock's time, stores every result in the history
@@ -17,7 +17,7 @@ from controlplane.credentials import resolve_secret
 from controlplane.errors import ControlPlaneError
 from controlplane.load import load_config
 from controlplane.policy import DIALECTS, Evaluation, MetricSource, Outcome, evaluate_policy
-from controlplane.prometheus import PrometheusSource
+from controlplane.prometheus import BatchingSource, PrometheusSource
 from controlplane.service.history import History
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.reconciler import Reconciler, utc_now
@@ -67,73 +67,84 @@ class PolicyRunner:
         return [*state.slo_policies, *state.cost_policies, *state.canary_analyses]
 
     def sync_jobs(self) -> None:
-        """Schedule every policy of every live environment at its own interval."""
+        """Schedule the policies of every live environment: one job per (environment,
+        interval), so policies that share an interval are evaluated together, at one time,
+        with their queries batched."""
         if self.scheduler is None:
             return
-        wanted = set()
+        wanted: dict[str, tuple[str, list[str], float]] = {}
         for environment in self.reconciler.environments():
             try:
                 policies = self.policies(environment)
             except ControlPlaneError as exc:
                 log.error("cannot read policies: %s", exc, extra={"environment": environment})
                 continue
+            groups: dict[float, list[str]] = {}
             for policy in policies:
-                job_id = f"policy:{environment}:{policy.name}"
-                wanted.add(job_id)
-                seconds = policy.spec.interval.total_seconds()
-                existing = self.scheduler.get_job(job_id)
-                if existing is None or existing.trigger.interval.total_seconds() != seconds:
-                    self.scheduler.add_job(
-                        self.run,
-                        "interval",
-                        args=[environment, policy.name],
-                        id=job_id,
-                        seconds=seconds,
-                        coalesce=True,
-                        max_instances=1,
-                        replace_existing=True,
-                    )
+                groups.setdefault(policy.spec.interval.total_seconds(), []).append(policy.name)
+            for seconds, names in groups.items():
+                wanted[f"policies:{environment}:{seconds:g}"] = (environment, names, seconds)
+        for job_id, (environment, names, seconds) in wanted.items():
+            existing = self.scheduler.get_job(job_id)
+            if existing is None or existing.args != (environment, names):
+                self.scheduler.add_job(
+                    self.run,
+                    "interval",
+                    args=[environment, names],
+                    id=job_id,
+                    seconds=seconds,
+                    coalesce=True,
+                    max_instances=1,
+                    replace_existing=True,
+                )
         for job in self.scheduler.get_jobs():
-            if job.id.startswith("policy:") and job.id not in wanted:
+            if job.id.startswith("policies:") and job.id not in wanted:
                 job.remove()
 
-    def run(self, environment: str, name: str) -> list[Evaluation]:
-        """Evaluate one policy now; never raises (a failure is logged and reported as such)."""
+    def run(self, environment: str, names: list[str]) -> list[Evaluation]:
+        """Evaluate these policies now; never raises (a failure is logged, not propagated)."""
         try:
             state = self.live_state(environment)
-            policy = next((p for p in self.policies(environment) if p.name == name), None)
-            if state is None or policy is None:
+            chosen = [p for p in self.policies(environment) if p.name in names]
+            if state is None or not chosen:
                 return []
-            return self._run(state, policy)
+            return self._run(state, chosen)
         except Exception:  # the scheduler must keep running whatever one policy does
             log.exception(
-                "policy evaluation crashed", extra={"environment": environment, "policy": name}
+                "policy evaluation crashed",
+                extra={"environment": environment, "policy": ",".join(names)},
             )
             return []
 
-    def _run(self, state: DesiredState, policy: Policy) -> list[Evaluation]:
+    def _run(self, state: DesiredState, policies: list[Policy]) -> list[Evaluation]:
         prometheus = state.environment.spec.prometheus
         if prometheus is None:
             return []
         token = resolve_secret(prometheus.bearer_token) if prometheus.bearer_token else None
+        dialect = DIALECTS[prometheus.dialect]
         source = self._source(prometheus.url, token)
+        if isinstance(source, PrometheusSource):
+            source = BatchingSource(source, dialect.route_label)
         now = self._clock()
-        look = self._look(state.name, policy, now) if isinstance(policy, CanaryAnalysis) else None
-        results = evaluate_policy(policy, state, DIALECTS[prometheus.dialect], source, now, look)
-        self.history.record_evaluations(results)
-        for result in results:
-            labels = {
-                "policy": result.policy,
-                "check": result.check,
-                "environment": result.environment,
-                "route": result.route,
-            }
-            self.metrics.policy_evaluations.labels(result.policy, result.outcome.value).inc()
-            self.metrics.policy_last_result.labels(**labels).set(RESULT_VALUE[result.outcome])
-            self.metrics.policy_failing.labels(**labels).set(int(self.failing(policy, result)))
+        results: list[Evaluation] = []
+        for policy in policies:
+            look = self._look(state.name, policy) if isinstance(policy, CanaryAnalysis) else None
+            found = evaluate_policy(policy, state, dialect, source, now, look)
+            self.history.record_evaluations(found)
+            for result in found:
+                labels = {
+                    "policy": result.policy,
+                    "check": result.check,
+                    "environment": result.environment,
+                    "route": result.route,
+                }
+                self.metrics.policy_evaluations.labels(result.policy, result.outcome.value).inc()
+                self.metrics.policy_last_result.labels(**labels).set(RESULT_VALUE[result.outcome])
+                self.metrics.policy_failing.labels(**labels).set(int(self.failing(policy, result)))
+            results += found
         return results
 
-    def _look(self, environment: str, policy: Policy, now: datetime) -> int:
+    def _look(self, environment: str, policy: Policy) -> int:
         """Which look this is: evaluations since the live commit was applied, plus one."""
         live = self.history.last_success(environment)
         since = live.finished_at if live and live.finished_at else None
