@@ -14,7 +14,7 @@ from datetime import datetime
 
 from controlplane.errors import MetricsUnavailable
 from controlplane.policy.dialects import Dialect
-from controlplane.policy.model import Evaluation, Evidence, Outcome, combine
+from controlplane.policy.model import Evaluation, Evidence, Outcome, combine, evaluation
 from controlplane.policy.source import MetricSource, duration
 from controlplane.policy.stats import (
     error_increase_p,
@@ -41,8 +41,9 @@ def evaluate_canary(
     outcomes: list[Outcome] = []
     reasons: list[str] = []
     if not dialect.variant_label:
-        return _result(
+        return evaluation(
             policy,
+            "canary",
             environment,
             route,
             at,
@@ -110,8 +111,9 @@ def evaluate_canary(
                     )
                 )
     except MetricsUnavailable as exc:
-        return _result(
+        return evaluation(
             policy,
+            "canary",
             environment,
             route,
             at,
@@ -119,7 +121,9 @@ def evaluate_canary(
             f"metrics unavailable: {exc}",
             evidence,
         )
-    return _result(policy, environment, route, at, combine(outcomes), "; ".join(reasons), evidence)
+    return evaluation(
+        policy, "canary", environment, route, at, combine(outcomes), "; ".join(reasons), evidence
+    )
 
 
 def _latency(
@@ -181,25 +185,3 @@ def _latency(
     )
     verdict = Outcome.FAIL if failed else Outcome.PASS
     return verdict, f"{check.metric} median {increase:+.1f}% (p={p:.3g})"
-
-
-def _result(
-    policy: CanaryAnalysis,
-    environment: str,
-    route: str,
-    at: datetime,
-    outcome: Outcome,
-    reason: str,
-    evidence: list[Evidence],
-) -> Evaluation:
-    return Evaluation(
-        policy=policy.name,
-        kind="CanaryAnalysis",
-        check="canary",
-        environment=environment,
-        route=route,
-        at=at,
-        outcome=outcome,
-        reason=reason,
-        evidence=tuple(evidence),
-    )

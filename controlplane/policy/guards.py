@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from controlplane.errors import MetricsUnavailable
 from controlplane.policy.dialects import Dialect
-from controlplane.policy.model import Evaluation, Evidence, Outcome
+from controlplane.policy.model import Evaluation, Evidence, Outcome, evaluation
 from controlplane.policy.source import MetricSource, duration
 from controlplane.spec.base import format_duration
 from controlplane.spec.policy import CostAction, CostBudget, CostPolicy, SLOPolicy, ThresholdGuard
@@ -44,16 +44,8 @@ def evaluate_guard(
             samples=samples,
             note=f"samples from {count_q}",
         )
-        return Evaluation(
-            policy=policy.name,
-            kind="SLOPolicy",
-            check=f"guard/{guard.name}",
-            environment=environment,
-            route=route,
-            at=at,
-            outcome=outcome,
-            reason=reason,
-            evidence=(evidence,),
+        return evaluation(
+            policy, f"guard/{guard.name}", environment, route, at, outcome, reason, [evidence]
         )
 
     try:
@@ -103,16 +95,9 @@ def evaluate_budget(
     label = {"route": dialect.route_label, "model": "model"}.get(budget.scope.type)
 
     def result(outcome: Outcome, reason: str, evidence: tuple[Evidence, ...] = ()) -> Evaluation:
-        return Evaluation(
-            policy=policy.name,
-            kind="CostPolicy",
-            check=f"budget/{budget.name}",
-            environment=environment,
-            route=budget.scope.name,
-            at=at,
-            outcome=outcome,
-            reason=reason,
-            evidence=evidence,
+        check = f"budget/{budget.name}"
+        return evaluation(
+            policy, check, environment, budget.scope.name, at, outcome, reason, evidence
         )
 
     if not dialect.cost or label is None:
@@ -249,14 +234,4 @@ def evaluate_unit_cost(
         outcome, reason = Outcome.INCONCLUSIVE, "; ".join(inconclusive)
     else:
         outcome, reason = Outcome.PASS, "unit cost within bounds"
-    return Evaluation(
-        policy=policy.name,
-        kind="CostPolicy",
-        check="unit-cost",
-        environment=environment,
-        route=route,
-        at=at,
-        outcome=outcome,
-        reason=reason,
-        evidence=tuple(evidence),
-    )
+    return evaluation(policy, "unit-cost", environment, route, at, outcome, reason, evidence)

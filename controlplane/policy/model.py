@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+
+from controlplane.spec import Resource
 
 
 class Outcome(StrEnum):
@@ -47,3 +50,27 @@ def combine(outcomes: list[Outcome]) -> Outcome:
     if Outcome.INCONCLUSIVE in outcomes or not outcomes:
         return Outcome.INCONCLUSIVE
     return Outcome.PASS
+
+
+def evaluation(
+    policy: Resource,
+    check: str,
+    environment: str,
+    route: str,
+    at: datetime,
+    outcome: Outcome,
+    reason: str,
+    evidence: Iterable[Evidence] = (),
+) -> Evaluation:
+    """A result of `policy`, named by its kind and name."""
+    return Evaluation(
+        policy=policy.name,
+        kind=policy.KIND,
+        check=check,
+        environment=environment,
+        route=route,
+        at=at,
+        outcome=outcome,
+        reason=reason,
+        evidence=tuple(evidence),
+    )

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from controlplane.errors import MetricsUnavailable
 from controlplane.policy.dialects import Dialect
-from controlplane.policy.model import Evaluation, Evidence, Outcome
+from controlplane.policy.model import Evaluation, Evidence, Outcome, evaluation
 from controlplane.policy.source import MetricSource, duration
 from controlplane.spec.base import format_duration
 from controlplane.spec.policy import (
@@ -110,9 +110,9 @@ def evaluate_objective(
             elif outcome is Outcome.FAIL:
                 reasons.append(f"{label}: ticket only, not a failure")
     except MetricsUnavailable as exc:
-        return _result(
+        return evaluation(
             policy,
-            objective,
+            f"objective/{objective.name}",
             environment,
             route,
             at,
@@ -130,27 +130,6 @@ def evaluate_objective(
         "; ".join(reasons)
         or f"every page window burns below its factor (target {objective.target:g}%)"
     )
-    return _result(policy, objective, environment, route, at, outcome, reason, evidence)
-
-
-def _result(
-    policy: SLOPolicy,
-    objective: Objective,
-    environment: str,
-    route: str,
-    at: datetime,
-    outcome: Outcome,
-    reason: str,
-    evidence: list[Evidence],
-) -> Evaluation:
-    return Evaluation(
-        policy=policy.name,
-        kind="SLOPolicy",
-        check=f"objective/{objective.name}",
-        environment=environment,
-        route=route,
-        at=at,
-        outcome=outcome,
-        reason=reason,
-        evidence=tuple(evidence),
+    return evaluation(
+        policy, f"objective/{objective.name}", environment, route, at, outcome, reason, evidence
     )
