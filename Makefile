@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schemas bench clean
+.PHONY: run test lint schemas bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ lint: $(STAMP)
 	$(BIN)/mypy controlplane
 	$(BIN)/lint-imports
 
+## system-deps: Debian's prometheus (promtool too), which the policy tests run for real
+system-deps:
+	@command -v promtool >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
 ## test: lint, schema staleness, the shipped config, then the whole test suite
-test: lint
+test: system-deps lint
 	$(BIN)/controlplane schemas --check
 	$(BIN)/controlplane validate
 	$(BIN)/pytest
