@@ -9,7 +9,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from controlplane.spec.base import FrozenValue
 
 
 class ChangeKind(StrEnum):
@@ -18,11 +20,7 @@ class ChangeKind(StrEnum):
     DELETE = "delete"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FieldChange(_Frozen):
+class FieldChange(FrozenValue):
     """One leaf that differs. `old`/`new` are absent (None with the flag False) when missing."""
 
     path: str
@@ -32,7 +30,7 @@ class FieldChange(_Frozen):
     has_new: bool = True
 
 
-class Change(_Frozen):
+class Change(FrozenValue):
     action: ChangeKind
     kind: str
     name: str
@@ -48,7 +46,7 @@ class Change(_Frozen):
         return f"{self.kind}/{self.name}"
 
 
-class Skipped(_Frozen):
+class Skipped(FrozenValue):
     """A live object the plan leaves alone, and why."""
 
     kind: str
@@ -56,7 +54,7 @@ class Skipped(_Frozen):
     reason: str
 
 
-class Capacity(_Frozen):
+class Capacity(FrozenValue):
     """GPUs and their monthly cost, before and after the plan."""
 
     gpus_before: int
@@ -73,7 +71,7 @@ class Capacity(_Frozen):
         return self.usd_per_month_after - self.usd_per_month_before
 
 
-class Plan(_Frozen):
+class Plan(FrozenValue):
     environment: str
     live_version: str = ""
     changes: tuple[Change, ...] = ()

@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-
 from controlplane.spec import Resource
+from controlplane.spec.base import FrozenValue
 
 
 class Outcome(StrEnum):
@@ -17,11 +16,7 @@ class Outcome(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Evidence(_Frozen):
+class Evidence(FrozenValue):
     name: str
     query: str
     value: float | None = None
@@ -31,7 +26,7 @@ class Evidence(_Frozen):
     note: str = ""
 
 
-class Evaluation(_Frozen):
+class Evaluation(FrozenValue):
     policy: str
     kind: str
     check: str

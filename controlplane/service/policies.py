@@ -50,15 +50,21 @@ class PolicyRunner:
         self.scheduler = scheduler
         self._source = source
         self._clock = clock
+        # A commit never changes, so its validated state is kept: jobs run every interval.
+        self._states: dict[tuple[str, str], DesiredState | None] = {}
 
     def live_state(self, environment: str) -> DesiredState | None:
         live = self.history.last_success(environment)
         if live is None:
             return None
-        result = validate_config(
-            load_config(self.reconciler.mirror.path, live.commit_sha), [environment]
-        )
-        return result.states.get(environment)
+        key = (environment, live.commit_sha)
+        if key not in self._states:
+            self._states = {k: v for k, v in self._states.items() if k[0] != environment}
+            result = validate_config(
+                load_config(self.reconciler.mirror.path, live.commit_sha), [environment]
+            )
+            self._states[key] = result.states.get(environment)
+        return self._states[key]
 
     def policies(self, environment: str) -> list[Policy]:
         state = self.live_state(environment)

@@ -38,6 +38,12 @@ class SpecModel(BaseModel):
     )
 
 
+class FrozenValue(BaseModel):
+    """Base of computed values (plans, evaluation results): immutable, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
 # A DNS-1123 label, as Kubernetes names: it is used in URLs, metric labels and branch names.
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$"
 Name = Annotated[
