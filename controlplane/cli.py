@@ -238,6 +238,51 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
     serve_cmd.set_defaults(run=_run_serve)
 
+    rollback = commands.add_parser(
+        "rollback",
+        help="open a rollback PR for a failing policy now (what serve does on its own)",
+        description="Evaluate POLICY in ENV now; if a check fails, blame the applied commit "
+        "from serve's history, revert (or patch) it on a rollback/ branch, and open a pull "
+        "request with the evidence and the plan. Uses serve's settings and work folder. Exit 0 "
+        "when a PR was opened or written (or nothing fails), 1 when none could be made.",
+    )
+    rollback.add_argument("--env", required=True, help="environment")
+    rollback.add_argument("--policy", required=True, help="SLOPolicy, CostPolicy or CanaryAnalysis")
+    rollback.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build and validate the rollback, print the PR and write it to "
+        "WORKDIR/rollbacks/; push nothing, open nothing",
+    )
+    rollback.add_argument("--commit", help="blame this commit instead of attributing")
+    rollback.add_argument("--at", help="evaluate at this time (ISO 8601 or Unix seconds)")
+    rollback.add_argument("--repo", help="config repository URL or path")
+    rollback.add_argument("--branch", help="branch applied (default: main)")
+    rollback.add_argument(
+        "--workdir", type=Path, help="serve's work folder: mirror and history (.controlplane)"
+    )
+    rollback.add_argument("--database-url", help="SQLAlchemy URL of serve's history")
+    rollback.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
+    rollback.set_defaults(run=_run_rollback)
+
+    standin = commands.add_parser(
+        "forge-standin",
+        help="STAND-IN for a GitHub repository's pull requests, over a local bare repo",
+        description="Not a forge: serves the GitHub REST pulls subset that rollback uses "
+        "(pulls, labels, reviewers, comments, merge) over a local bare repository, for tests "
+        "and the demo. A merge sends a signed push webhook when --webhook-url is set.",
+    )
+    standin.add_argument("--repo", required=True, type=Path, help="the bare repository")
+    standin.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
+    standin.add_argument("--port", type=int, default=8102, help="port (default: 8102)")
+    standin.add_argument(
+        "--token", default="env:FORGE_TOKEN", metavar="REF", help="token clients must send"
+    )
+    standin.add_argument("--repository", default="local/config", help="owner/name it answers for")
+    standin.add_argument("--webhook-url", help="push webhook sent after a merge")
+    standin.add_argument("--webhook-secret", metavar="REF", help="HMAC secret for the webhook")
+    standin.set_defaults(run=_run_forge_standin)
+
     status = commands.add_parser(
         "status",
         help="show each environment's sync status from a running service",
@@ -485,6 +530,52 @@ def _run_serve(args: argparse.Namespace) -> int:
     )
     settings = load_settings(args.config, {k: getattr(args, k) for k in keys})
     serve(settings)
+    return EXIT_OK
+
+
+def _run_rollback(args: argparse.Namespace) -> int:
+    from controlplane.report import render_evaluations
+    from controlplane.rollback.manual import rollback_by_hand
+    from controlplane.rollback.proposal import render_file
+    from controlplane.rollback.rollbacker import Decision
+    from controlplane.service.settings import load_settings
+
+    keys = ("repo", "branch", "workdir", "database_url")
+    settings = load_settings(args.config, {k: getattr(args, k) for k in keys})
+    done = rollback_by_hand(
+        settings, args.env, args.policy, _parse_time(args.at), args.dry_run, args.commit
+    )
+    sys.stdout.write(render_evaluations(done.evaluations, color=_color(sys.stdout)))
+    if done.result is None:
+        print(f"nothing fails in {args.env} as of live commit {done.live_commit[:12]}: no rollback")
+        return EXIT_OK
+    result = done.result
+    if result.decision is Decision.DRY_RUN and result.proposal is not None:
+        print("\n--- dry run: the pull request that would be opened ---\n")
+        sys.stdout.write(render_file(result.proposal))
+    print(f"rollback: {result.decision.value}: {result.message}")
+    failed = result.decision in (Decision.FAILED, Decision.NO_ATTRIBUTION)
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _run_forge_standin(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from controlplane.standins.forge import ForgeStandIn, create_forge_app
+
+    forge = ForgeStandIn(
+        args.repo,
+        resolve_secret(args.token),
+        args.repository,
+        args.webhook_url,
+        resolve_secret(args.webhook_secret) if args.webhook_secret else None,
+        f"http://{args.host}:{args.port}",
+    )
+    print(
+        f"forge STAND-IN (GitHub pulls subset, not a forge) on http://{args.host}:{args.port}",
+        flush=True,
+    )
+    uvicorn.run(create_forge_app(forge), host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
 

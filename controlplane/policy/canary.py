@@ -73,6 +73,7 @@ def evaluate_canary(
             reasons.append(reason)
         if spec.errors is not None and dialect.errors:
             counts = []
+            ratios = []
             for arm in arms:
                 total_q = f"sum(increase({dialect.requests}{{{selector},{arm}}}[{w}]))"
                 bad_q = (
@@ -81,6 +82,7 @@ def evaluate_canary(
                 counts.append(
                     (round(source.scalar(bad_q, at) or 0), round(source.scalar(total_q, at) or 0))
                 )
+                ratios.append(f"{bad_q} / {total_q}")
             (c_bad, c_n), (b_bad, b_n) = counts
             if min(c_n, b_n) < spec.min_samples_per_arm:
                 outcomes.append(Outcome.INCONCLUSIVE)
@@ -107,6 +109,7 @@ def evaluate_canary(
                         threshold=spec.errors.allowed_increase_points,
                         window=format_duration(spec.window),
                         samples=c_n + b_n,
+                        signal=f"({ratios[0]} - {ratios[1]}) * 100",
                         note=f"p={p:.4g} vs alpha {alpha:.4g} ({test})",
                     )
                 )
@@ -179,6 +182,7 @@ def _latency(
             threshold=check.allowed_increase_percent,
             window=w,
             samples=n_c + n_b,
+            signal=" / ".join(f"histogram_quantile(0.5, {q})" for q in queries) + " * 100 - 100",
             note=f"canary median {median_c:.4g}s, baseline {median_b:.4g}s; Mann-Whitney "
             f"p={p:.4g} vs alpha {alpha:.4g}",
         )

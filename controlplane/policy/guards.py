@@ -42,6 +42,7 @@ def evaluate_guard(
             threshold=limit,
             window=w,
             samples=samples,
+            signal=quantile_q,
             note=f"samples from {count_q}",
         )
         return evaluation(
@@ -183,7 +184,7 @@ def evaluate_unit_cost(
     failures: list[str] = []
     inconclusive: list[str] = []
 
-    def per_1k(arm: str) -> float | None:
+    def per_1k(arm: str, limit: float | None = None) -> float | None:
         match = f"{selector},{arm}" if arm else selector
         cost_q = f"sum(increase({dialect.cost}{{{match}}}[{w}]))"
         requests_q = f"sum(increase({dialect.requests}{{{match}}}[{w}]))"
@@ -201,8 +202,10 @@ def evaluate_unit_cost(
                 name=name,
                 query=f"{cost_q} / {requests_q} * 1000",
                 value=value,
+                threshold=limit,
                 window=w,
                 samples=count,
+                signal=f"{cost_q} / {requests_q} * 1000" if limit is not None else "",
             )
         )
         return value
@@ -211,7 +214,7 @@ def evaluate_unit_cost(
         if not dialect.cost:
             raise MetricsUnavailable(f"the {dialect.name} metrics carry no cost")
         if unit.max_usd_per_1k_requests is not None:
-            overall = per_1k("")
+            overall = per_1k("", unit.max_usd_per_1k_requests)
             if overall is not None and overall > unit.max_usd_per_1k_requests:
                 failures.append(
                     f"${overall:.4g} per 1k requests, above ${unit.max_usd_per_1k_requests:g}"

@@ -24,6 +24,9 @@ class Evidence(FrozenValue):
     window: str = ""
     samples: float | None = None
     note: str = ""
+    # PromQL that is above `threshold` exactly while this evidence breaches: a range query of it
+    # finds when a breach began (controlplane.rollback). Empty when no one query says so.
+    signal: str = ""
 
 
 class Evaluation(FrozenValue):

@@ -90,6 +90,7 @@ def evaluate_objective(
                         threshold=pair.factor,
                         window=format_duration(window),
                         samples=total,
+                        signal=f"({bad_q}) / ({total_q}) / {budget!r}",
                         note=f"{pair.severity.value}"
                         + ("" if enough else f"; fewer than {objective.min_events} events"),
                     )

@@ -139,6 +139,13 @@ def create_api(
         results = reconciler.history.evaluations(name, limit=max(1, min(limit, 1000)))
         return {"policy": name, "results": [r.model_dump(mode="json") for r in results]}
 
+    @api.get("/rollbacks")
+    def rollbacks(
+        environment: str | None = None, policy: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        found = reconciler.history.rollbacks(environment, policy, limit=max(1, min(limit, 500)))
+        return {"rollbacks": [r.to_dict() for r in found]}
+
     app.include_router(api)
 
     @app.post("/webhooks/git", status_code=202)

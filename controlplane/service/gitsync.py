@@ -23,6 +23,12 @@ class GitSyncError(ControlPlaneError):
     """The repository could not be cloned or fetched."""
 
 
+def repo_url(repo: str) -> str:
+    """A local path made absolute (git runs elsewhere); any other URL as given."""
+    path = Path(repo)
+    return str(path.resolve()) if path.exists() else repo
+
+
 @dataclass(frozen=True)
 class Commit:
     sha: str
@@ -37,9 +43,9 @@ class GitMirror:
         self.path = path
         self.branch = branch
         self._token_ref = token_ref
-        self._lock = threading.Lock()  # one git process at a time on the mirror
+        self.lock = threading.Lock()  # one git process at a time on the mirror
 
-    def _env(self) -> dict[str, str]:
+    def git_env(self) -> dict[str, str]:
         if self._token_ref is None:
             return {}
         token = resolve_secret(self._token_ref)
@@ -52,13 +58,13 @@ class GitMirror:
 
     def fetch(self) -> Commit:
         """Bring the branch up to date and return its head commit."""
-        with self._lock:
+        with self.lock:
             try:
                 if not (self.path / "HEAD").exists():
                     self.path.parent.mkdir(parents=True, exist_ok=True)
-                    git.Repo.clone_from(self.url, self.path, bare=True, env=self._env())
+                    git.Repo.clone_from(self.url, self.path, bare=True, env=self.git_env())
                 repo = git.Repo(self.path)
-                with repo.git.custom_environment(**self._env()):
+                with repo.git.custom_environment(**self.git_env()):
                     repo.git.fetch(
                         "origin", f"+refs/heads/{self.branch}:refs/heads/{self.branch}", "--prune"
                     )

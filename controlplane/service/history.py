@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -61,6 +61,53 @@ class EvaluationRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
     document: Mapped[str] = mapped_column(Text)  # the whole Evaluation as JSON
+
+
+class RollbackRow(Base):
+    """One decision on a failed policy: a pull request opened (or written, in dry-run), or why
+    none was."""
+
+    __tablename__ = "rollbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)
+    commit_sha: Mapped[str] = mapped_column(String(64), default="")  # the blamed commit
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    passing_noted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    id: int
+    environment: str
+    policy: str
+    commit_sha: str
+    at: datetime
+    status: str
+    detail: str
+    branch: str
+    number: int | None
+    url: str
+    passing_noted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "policy": self.policy,
+            "commit": self.commit_sha,
+            "at": self.at.isoformat(),
+            "status": self.status,
+            "detail": self.detail,
+            "branch": self.branch,
+            "number": self.number,
+            "url": self.url,
+        }
 
 
 @dataclass(frozen=True)
@@ -262,3 +309,79 @@ class History:
             if a.result is Result.APPLIED
             and any(c.get("kind") == kind and c.get("name") == name for c in a.changes)
         ]
+
+    # --- rollbacks -------------------------------------------------------------------------------
+
+    def record_rollback(
+        self,
+        environment: str,
+        policy: str,
+        at: datetime,
+        status: str,
+        detail: str = "",
+        commit_sha: str = "",
+        branch: str = "",
+        number: int | None = None,
+        url: str = "",
+    ) -> int:
+        with self._sessions.begin() as session:
+            row = RollbackRow(
+                environment=environment,
+                policy=policy,
+                commit_sha=commit_sha,
+                at=at,
+                status=status,
+                detail=detail,
+                branch=branch,
+                number=number,
+                url=url,
+                passing_noted=False,
+            )
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def rollbacks(
+        self,
+        environment: str | None = None,
+        policy: str | None = None,
+        statuses: tuple[str, ...] = (),
+        limit: int = 50,
+    ) -> list[Rollback]:
+        """Rollback decisions, newest first."""
+        query = select(RollbackRow)
+        if environment is not None:
+            query = query.where(RollbackRow.environment == environment)
+        if policy is not None:
+            query = query.where(RollbackRow.policy == policy)
+        if statuses:
+            query = query.where(RollbackRow.status.in_(statuses))
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(RollbackRow.id.desc()).limit(limit))
+            return [
+                Rollback(
+                    id=r.id,
+                    environment=r.environment,
+                    policy=r.policy,
+                    commit_sha=r.commit_sha,
+                    at=_utc(r.at) or r.at,
+                    status=r.status,
+                    detail=r.detail,
+                    branch=r.branch,
+                    number=r.number,
+                    url=r.url,
+                    passing_noted=r.passing_noted,
+                )
+                for r in rows
+            ]
+
+    def update_rollback(
+        self, rollback_id: int, status: str | None = None, passing_noted: bool | None = None
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(RollbackRow, rollback_id)
+            assert row is not None
+            if status is not None:
+                row.status = status
+            if passing_noted is not None:
+                row.passing_noted = passing_noted

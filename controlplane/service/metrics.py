@@ -66,6 +66,13 @@ class ControllerMetrics:
             check,
             registry=r,
         )
+        self.rollbacks = Counter(
+            "rollback_decisions_total",
+            "What a failed policy led to: opened, dry-run, duplicate, cooldown, "
+            "no-attributable-change, already-reverted, failed.",
+            ["environment", "policy", "decision"],
+            registry=r,
+        )
 
     def set_applied_commit(self, environment: str, sha: str) -> None:
         for labels in list(self.applied_commit._metrics):  # one series per environment

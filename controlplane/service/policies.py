@@ -18,6 +18,7 @@ from controlplane.errors import ControlPlaneError
 from controlplane.load import load_config
 from controlplane.policy import DIALECTS, Evaluation, MetricSource, Outcome, evaluate_policy
 from controlplane.prometheus import BatchingSource, PrometheusSource
+from controlplane.rollback.rollbacker import Decision, Rollbacker
 from controlplane.service.history import History
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.reconciler import Reconciler, utc_now
@@ -43,6 +44,7 @@ class PolicyRunner:
         scheduler: Any | None = None,
         source: Callable[[str, str | None], MetricSource] = _prometheus,
         clock: Callable[[], datetime] = utc_now,
+        rollbacker: Rollbacker | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.history = history
@@ -50,6 +52,7 @@ class PolicyRunner:
         self.scheduler = scheduler
         self._source = source
         self._clock = clock
+        self.rollbacker = rollbacker
         # A commit never changes, so its validated state is kept: jobs run every interval.
         self._states: dict[tuple[str, str], DesiredState | None] = {}
 
@@ -148,7 +151,28 @@ class PolicyRunner:
                 self.metrics.policy_last_result.labels(**labels).set(RESULT_VALUE[result.outcome])
                 self.metrics.policy_failing.labels(**labels).set(int(self.failing(policy, result)))
             results += found
+            self._remediate(state, policy, found)
         return results
+
+    def _remediate(self, state: DesiredState, policy: Policy, found: list[Evaluation]) -> None:
+        """A failed check asks for a rollback PR; a policy passing in full notes it on open ones."""
+        if self.rollbacker is None:
+            return
+        failed = [r for r in found if r.outcome is Outcome.FAIL and self.failing(policy, r)]
+        for result in failed:
+            self.rollbacker.failing_again(state.name, policy.name)
+            decision = self.rollbacker.propose(state, policy, result)
+            log.info(
+                "rollback: %s: %s",
+                decision.decision.value,
+                decision.message,
+                extra={"environment": state.name, "policy": policy.name},
+            )
+            self.metrics.rollbacks.labels(state.name, policy.name, decision.decision.value).inc()
+            if decision.decision in (Decision.OPENED, Decision.DRY_RUN, Decision.DUPLICATE):
+                break  # one PR per policy and tick; the other checks share its blame
+        if found and all(r.outcome is Outcome.PASS for r in found):
+            self.rollbacker.passing(state, policy.name, found[0])
 
     def _look(self, environment: str, policy: Policy) -> int:
         """Which look this is: evaluations since the live commit was applied, plus one."""

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controlplane.credentials import resolve_secret
+from controlplane.rollback.rollbacker import Rollbacker
 from controlplane.service.api import create_api
-from controlplane.service.gitsync import GitMirror
+from controlplane.service.gitsync import GitMirror, repo_url
 from controlplane.service.history import History
 from controlplane.service.logs import configure_logging, register_secret
 from controlplane.service.metrics import ControllerMetrics
@@ -21,11 +21,6 @@ from controlplane.service.settings import ServiceSettings
 log = logging.getLogger("controlplane.serve")
 
 
-def _repo_url(repo: str) -> str:
-    path = Path(repo)
-    return str(path.resolve()) if path.exists() else repo
-
-
 def serve(settings: ServiceSettings) -> None:
     configure_logging()
     settings.workdir.mkdir(parents=True, exist_ok=True)
@@ -34,13 +29,14 @@ def serve(settings: ServiceSettings) -> None:
     api_token, webhook_secret = resolve_secret(token_ref), resolve_secret(secret_ref)
     register_secret(api_token)
     register_secret(webhook_secret)
+    mirror = GitMirror(
+        repo_url(settings.repo),
+        settings.workdir / "mirror.git",
+        settings.branch,
+        settings.git_token,
+    )
     reconciler = Reconciler(
-        mirror=GitMirror(
-            _repo_url(settings.repo),
-            settings.workdir / "mirror.git",
-            settings.branch,
-            settings.git_token,
-        ),
+        mirror=mirror,
         history=History(settings.history_url),
         metrics=ControllerMetrics(),
         environments=settings.environments,
@@ -49,7 +45,12 @@ def serve(settings: ServiceSettings) -> None:
         retry_max=settings.retry_max_seconds,
     )
     scheduler = BackgroundScheduler(timezone="UTC")
-    runner = PolicyRunner(reconciler, reconciler.history, reconciler.metrics, scheduler)
+    rollbacker = Rollbacker(
+        mirror, reconciler.history, settings.workdir / "rollbacks", settings.rollback_dry_run
+    )
+    runner = PolicyRunner(
+        reconciler, reconciler.history, reconciler.metrics, scheduler, rollbacker=rollbacker
+    )
 
     def poll() -> None:
         reconciler.trigger_all("poll")
@@ -73,6 +74,7 @@ def serve(settings: ServiceSettings) -> None:
             "webhookSecret": secret_source,
             "pollSeconds": settings.poll_interval,
             "history": settings.history_url.split("://")[0],
+            "rollbackDryRun": settings.rollback_dry_run,
         },
     )
     scheduler.start()

@@ -48,6 +48,11 @@ class ServiceSettings(BaseSettings):
     git_token: SecretRef | None = Field(
         default=None, description="Token for fetching an HTTPS repository."
     )
+    rollback_dry_run: bool = Field(
+        default=False,
+        description="Write rollback pull requests to workdir/rollbacks/ instead of pushing and "
+        "opening them.",
+    )
     apply_attempts: int = Field(default=3, ge=1, description="Tries per pass before giving up.")
     retry_base_seconds: float = Field(default=0.5, gt=0, description="First retry delay.")
     retry_max_seconds: float = Field(default=10, gt=0, description="Longest retry delay.")

@@ -53,6 +53,13 @@ class Forge(SpecModel):
     )
     token: SecretRef = Field(description="API token for opening pull requests, by reference.")
     base_branch: str = Field(default="main", description="Branch that pull requests target.")
+    reviewers: list[str] = Field(
+        default_factory=list, description="Users asked to review rollback pull requests."
+    )
+    labels: list[str] = Field(
+        default_factory=list,
+        description="Labels added to rollback pull requests, besides rollback and env:<name>.",
+    )
 
 
 class EnvironmentSpec(SpecModel):

@@ -54,13 +54,15 @@ class Selector(SpecModel):
 class Strategy(StrEnum):
     REVERT = "revert"
     PATCH = "patch"
+    NONE = "none"
 
 
 class Remediation(SpecModel):
     strategy: Strategy = Field(
         default=Strategy.REVERT,
-        description="revert: a rollback PR that git-reverts the commit to blame; patch: a "
-        "minimal edit such as setting the canary percent to 0.",
+        description="revert: a rollback PR that git-reverts the commit to blame (a patch when "
+        "the revert conflicts); patch: a minimal edit such as setting the canary percent to 0; "
+        "none: report the failure, open no PR.",
     )
     cooldown: Duration = Field(
         default=timedelta(hours=1),

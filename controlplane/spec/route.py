@@ -102,3 +102,16 @@ class Route(Resource):
     SCOPE: ClassVar[str] = "environment"
     kind: Literal["Route"] = Field(description="Always Route.")
     spec: RouteSpec = Field(description="Default model, variants, canary and request policy.")
+
+    def model_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every Model this route names, with the field path that names it."""
+        spec = self.spec
+        refs: list[tuple[tuple[str | int, ...], str]] = [(("spec", "model"), spec.model)]
+        refs += [(("spec", "variants", i, "model"), v.model) for i, v in enumerate(spec.variants)]
+        if spec.canary is not None:
+            refs.append((("spec", "canary", "model"), spec.canary.model))
+        refs += [(("spec", "fallbacks", i), name) for i, name in enumerate(spec.fallbacks)]
+        if spec.cascade is not None:
+            refs.append((("spec", "cascade", "fast"), spec.cascade.fast))
+            refs.append((("spec", "cascade", "strong"), spec.cascade.strong))
+        return refs

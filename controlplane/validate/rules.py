@@ -114,7 +114,7 @@ def check_references(env: EnvironmentResources) -> Iterator[Problem]:
             yield _missing(item, ("spec", "pool"), "GpuPool", pool, env.name, pools)
     for item in env.of_kind(Route):
         assert isinstance(item.resource, Route)
-        for path, name in _route_model_refs(item.resource):
+        for path, name in item.resource.model_refs():
             if name not in models:
                 yield _missing(item, path, "Model", name, env.name, models)
         for i, name in enumerate(item.resource.spec.guardrails):
@@ -128,19 +128,6 @@ def check_references(env: EnvironmentResources) -> Iterator[Problem]:
         if kind is not None and scope.name not in known_by_kind[kind]:
             path = ("spec", "scope", "name")
             yield _missing(item, path, kind, scope.name, env.name, known_by_kind[kind])
-
-
-def _route_model_refs(route: Route) -> list[tuple[FieldPath, str]]:
-    spec = route.spec
-    refs: list[tuple[FieldPath, str]] = [(("spec", "model"), spec.model)]
-    refs += [(("spec", "variants", i, "model"), v.model) for i, v in enumerate(spec.variants)]
-    if spec.canary is not None:
-        refs.append((("spec", "canary", "model"), spec.canary.model))
-    refs += [(("spec", "fallbacks", i), name) for i, name in enumerate(spec.fallbacks)]
-    if spec.cascade is not None:
-        refs.append((("spec", "cascade", "fast"), spec.cascade.fast))
-        refs.append((("spec", "cascade", "strong"), spec.cascade.strong))
-    return refs
 
 
 def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
@@ -192,7 +179,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                 "a strong model different from the fast one",
                 "cascade",
             )
-        for path, name in _route_model_refs(route):
+        for path, name in route.model_refs():
             if replicas.get(name) == 0:
                 yield item.problem(
                     path,

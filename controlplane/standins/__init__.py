@@ -1,0 +1,1 @@
+"""Labelled stand-ins for what cannot run here (a public forge). Not product code paths."""
