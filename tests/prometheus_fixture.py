@@ -79,7 +79,7 @@ def require_prometheus() -> None:
 
 
 @contextmanager
-def prometheus(tmp: Path, history: History) -> Iterator[str]:
+def prometheus(tmp: Path, history: History, port: int | None = None) -> Iterator[str]:
     """Backfill `history` into a new data dir and serve it on 127.0.0.1; yields the URL."""
     require_prometheus()
     data, source = tmp / "tsdb", tmp / "history.om"
@@ -93,7 +93,7 @@ def prometheus(tmp: Path, history: History) -> Iterator[str]:
     )
     config = tmp / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\n")
-    port = free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(

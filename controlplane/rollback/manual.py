@@ -73,5 +73,5 @@ def rollback_by_hand(
         return ManualRollback(results, None, sha)
     chosen = failed[0] if failed else results[0]
     rollbacker = Rollbacker(mirror, history, settings.workdir / "rollbacks", dry_run)
-    result = rollbacker.propose(state, policy, chosen, commit=commit, cooldown=False)
+    result = rollbacker.propose(state, policy, chosen, commit=commit, manual=True)
     return ManualRollback(results, result, sha)

@@ -116,10 +116,11 @@ class Rollbacker:
         evaluation: Evaluation,
         dry_run: bool | None = None,
         commit: str | None = None,
-        cooldown: bool = True,
+        manual: bool = False,
     ) -> RollbackResult:
         """Open (or, in dry-run, write) the rollback PR for this failed evaluation. `commit`
-        blames that commit instead of attributing; `cooldown=False` is for a human asking."""
+        blames that commit instead of attributing. `manual`: a human asked, so the cooldown
+        does not apply and a dry run leaves no record for the scheduler's cooldown or dedupe."""
         dry = self.dry_run if dry_run is None else dry_run
         env = state.name
         now = self._now(evaluation)
@@ -143,7 +144,7 @@ class Rollbacker:
             )
         wait = policy.spec.remediation.cooldown
         recent = self.history.rollbacks(env, policy.name, tuple(d.value for d in RECORDED), 1)
-        if cooldown and recent and recent[0].at > now - wait:
+        if not manual and recent and recent[0].at > now - wait:
             # not recorded again: a failing policy would add a row every interval
             return RollbackResult(
                 Decision.COOLDOWN,
@@ -172,7 +173,9 @@ class Rollbacker:
         if duplicate:
             return RollbackResult(Decision.DUPLICATE, duplicate)
         try:
-            return self._propose(state, policy, evaluation, breach, found, forge_spec, dry, now)
+            return self._propose(
+                state, policy, evaluation, breach, found, forge_spec, dry, now, manual
+            )
         except (ControlPlaneError, git.GitCommandError) as exc:
             return decided(Decision.FAILED, f"rollback of {sha[:12]} failed: {exc}", sha)
 
@@ -186,6 +189,7 @@ class Rollbacker:
         forge_spec: ForgeSpec | None,
         dry: bool,
         now: datetime,
+        manual: bool,
     ) -> RollbackResult:
         env = state.name
         gitops = RollbackGit(self.mirror)
@@ -241,7 +245,7 @@ class Rollbacker:
             if gitops.commit(work, commit_message(proposal)) is None:
                 return self._already_reverted(env, policy.name, found.commit_sha, now, base.sha)
             if dry or forge_spec is None:
-                return self._write(proposal, now)
+                return self._write(proposal, now, record=not manual)
             gitops.push(work, branch)
         return self._open(proposal, forge_spec, now)
 
@@ -366,19 +370,20 @@ class Rollbacker:
         log.info(message, extra={"environment": env, "policy": policy})
         return RollbackResult(Decision.ALREADY_REVERTED, message)
 
-    def _write(self, proposal: Proposal, now: datetime) -> RollbackResult:
+    def _write(self, proposal: Proposal, now: datetime, record: bool) -> RollbackResult:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / (proposal.branch.replace("/", "_") + ".md")
         path.write_text(render_file(proposal))
-        self.history.record_rollback(
-            proposal.environment,
-            proposal.policy,
-            now,
-            Decision.DRY_RUN.value,
-            str(path),
-            proposal.blame_sha,
-            proposal.branch,
-        )
+        if record:
+            self.history.record_rollback(
+                proposal.environment,
+                proposal.policy,
+                now,
+                Decision.DRY_RUN.value,
+                str(path),
+                proposal.blame_sha,
+                proposal.branch,
+            )
         log.warning(
             "dry run: rollback PR written to %s",
             path,
