@@ -54,7 +54,8 @@ def test_a_breach_after_a_canary_commit_opens_one_rollback_pr_and_its_merge_rest
             assert "check `guard/ttft-p99` on route `chat`" in body
             row = re.search(r"\| ttft p99 \| ([0-9.]+) \| 0\.5 \| 60s \| (\d+) \|", body)
             assert row, body
-            assert float(row.group(1)) > 0.5 and int(row.group(2)) >= 20
+            assert float(row.group(1)) > 0.5
+            assert int(row.group(2)) >= 20
             assert f"Blamed commit: `{sha}` by Dev <dev@example.com>: Canary chat-canary" in body
             assert f"Applied at: {applied.isoformat()[:19]}" in body
             started = re.search(r"Breach started: (\S+) \(range query", body)

@@ -88,7 +88,7 @@ class ForgeStandIn:
             "name": name,
             "color": LABEL_COLOR,
             "default": False,
-            "description": None,
+            "description": "",
         }
 
     def document(self, pull: _Pull) -> dict[str, Any]:
