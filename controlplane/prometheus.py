@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import requests
+from urllib3.util.retry import Retry
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 
@@ -21,7 +22,12 @@ from controlplane.errors import MetricsUnavailable
 class PrometheusSource:
     def __init__(self, url: str, timeout: float = 10.0, bearer_token: str | None = None) -> None:
         headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
-        self._client = PrometheusConnect(url=url, headers=headers, timeout=int(max(timeout, 1)))
+        # One quick retry: the library's default (3 with 1 s backoff) stalls every policy tick
+        # for seconds per query while Prometheus is down; the next tick asks again anyway.
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504))
+        self._client = PrometheusConnect(
+            url=url, headers=headers, timeout=int(max(timeout, 1)), retry=retry
+        )
         self.url = url
         self.queries = 0  # how many queries this source has sent, for benchmarks
 

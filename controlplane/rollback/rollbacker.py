@@ -20,7 +20,7 @@ from pathlib import Path
 import git
 
 from controlplane.credentials import resolve_secret
-from controlplane.errors import ControlPlaneError, MetricsUnavailable, TargetError
+from controlplane.errors import ConfigError, ControlPlaneError, MetricsUnavailable, TargetError
 from controlplane.load import load_config
 from controlplane.plan import compute_plan, render_markdown
 from controlplane.policy.model import Evaluation, Outcome
@@ -192,8 +192,8 @@ class Rollbacker:
         manual: bool,
     ) -> RollbackResult:
         env = state.name
+        base = self.mirror.fetch()  # the rollback goes on top of the branch as it is now
         gitops = RollbackGit(self.mirror)
-        base = self.mirror.fetch()
         shas = gitops.commits_applied(found.commit_sha, found.previous_sha)
         branch = branch_name(env, policy.name, found.commit_sha)
         folder = f"environments/{env}"
@@ -301,7 +301,11 @@ class Rollbacker:
 
     def _explicit(self, environment: str, sha: str) -> Blame:
         """`--commit`: blame this commit, as applied in the history or straight from git."""
-        commit = git.Repo(self.mirror.path).commit(sha)
+        self.mirror.fetch()
+        try:
+            commit = git.Repo(self.mirror.path).commit(sha)
+        except (git.BadName, ValueError) as exc:
+            raise ConfigError(f"--commit {sha}: no such commit in the repository") from exc
         attempts = [
             a for a in self.history.attempts(environment, 10_000) if a.result.value == "applied"
         ]
