@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/gateway_bench.py --stream
 	$(BIN)/python benchmarks/reconcile_bench.py
 	$(BIN)/python benchmarks/policy_bench.py
+	$(BIN)/python benchmarks/rollback_bench.py
 
 ## schemas: regenerate schemas/ from the models
 schemas: $(STAMP)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,14 @@ class Service:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
+    with service_running(tmp_path) as svc:
+        yield svc
+
+
+@contextmanager
+def service_running(tmp_path: Path) -> Iterator[Service]:
+    """`controlplane serve` on a bare origin holding the shipped config, dev synced to a real
+    gateway whose models point at a simulator."""
     origin, work = tmp_path / "origin.git", tmp_path / "work"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     git(tmp_path, "clone", "-q", str(origin), str(work))

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from controlplane.rollback.forge import ForgeError, ForgeHttp, GitHub, GitLab, Gitea
+from controlplane.rollback.forge import ForgeError, ForgeHttp, Gitea, GitHub, GitLab
 from tests.github_openapi import check_exchange, operation
 from tests.processes import free_port, git, running
 

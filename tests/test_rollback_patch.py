@@ -33,7 +33,8 @@ spec:
     - prompt-injection
 """
 BEFORE_CANARY = ROUTES.replace(
-    "  canary:\n    model: chat-v2   # under test\n    percent: 25      # raised from 10 on Monday\n",
+    "  canary:\n    model: chat-v2   # under test\n"
+    "    percent: 25      # raised from 10 on Monday\n",
     "",
 )
 

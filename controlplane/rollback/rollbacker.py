@@ -43,6 +43,7 @@ from controlplane.rollback.proposal import (
 )
 from controlplane.service.gitsync import GitMirror
 from controlplane.service.history import History
+from controlplane.service.logs import register_secret
 from controlplane.spec import DesiredState
 from controlplane.spec.environment import Forge as ForgeSpec
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy, Strategy
@@ -83,6 +84,11 @@ def _prometheus(url: str, token: str | None) -> PrometheusSource:
     return PrometheusSource(url, bearer_token=token)
 
 
+def _forge(spec: ForgeSpec) -> Forge:
+    register_secret(resolve_secret(spec.token))  # never in a log line, whatever fails
+    return forge_for(spec)
+
+
 class Rollbacker:
     def __init__(
         self,
@@ -91,7 +97,7 @@ class Rollbacker:
         out_dir: Path,
         dry_run: bool = False,
         targets: Callable[[DesiredState], list[Target]] = lambda d: drivers_for(d.environment),
-        forge: Callable[[ForgeSpec], Forge] = forge_for,
+        forge: Callable[[ForgeSpec], Forge] = _forge,
         source: Callable[[str, str | None], PrometheusSource] = _prometheus,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
