@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from urllib3.util.retry import Retry
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
 
 from controlplane.errors import MetricsUnavailable
 
