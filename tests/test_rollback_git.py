@@ -333,3 +333,17 @@ def test_the_rollback_command_explains_bad_input_and_quiet_policies(repo: Repo) 
     bad_commit = run("rollback", "--policy", "chat-latency", "--commit", "f" * 40, *common)
     assert bad_commit.returncode == 2
     assert f"--commit {'f' * 40}: no such commit" in bad_commit.stderr
+
+
+def test_an_unreachable_forge_is_a_recorded_failure_and_the_next_try_opens_it(
+    repo: Repo,
+) -> None:
+    environment = repo.work / "environments/dev/environment.yaml"
+    working = environment.read_text()
+    environment.write_text(working.replace(repo.forge_url, f"http://127.0.0.1:{free_port()}"))
+    result = repo.propose(20)
+    assert result.decision is Decision.FAILED
+    assert "github: GET /repos/local/config/pulls: ConnectError" in result.message
+    environment.write_text(working)
+    assert repo.propose(21).decision is Decision.OPENED  # a failure starts no cooldown
+    assert [r.status for r in repo.history.rollbacks("dev")] == ["opened", "failed"]

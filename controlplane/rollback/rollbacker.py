@@ -175,10 +175,10 @@ class Rollbacker:
                 f"{evaluation.route or '(all)'} covers",
             )
         sha = found.commit_sha
-        duplicate = self._open_duplicate(env, policy.name, sha, forge_spec, dry)
-        if duplicate:
-            return RollbackResult(Decision.DUPLICATE, duplicate)
         try:
+            duplicate = self._open_duplicate(env, policy.name, sha, forge_spec, dry)
+            if duplicate:
+                return RollbackResult(Decision.DUPLICATE, duplicate)
             return self._propose(
                 state, policy, evaluation, breach, found, forge_spec, dry, now, manual
             )

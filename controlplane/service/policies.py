@@ -151,7 +151,12 @@ class PolicyRunner:
                 self.metrics.policy_last_result.labels(**labels).set(RESULT_VALUE[result.outcome])
                 self.metrics.policy_failing.labels(**labels).set(int(self.failing(policy, result)))
             results += found
-            self._remediate(state, policy, found)
+            try:
+                self._remediate(state, policy, found)
+            except Exception:  # one policy's rollback must not stop the others' evaluation
+                log.exception(
+                    "rollback crashed", extra={"environment": state.name, "policy": policy.name}
+                )
         return results
 
     def _remediate(self, state: DesiredState, policy: Policy, found: list[Evaluation]) -> None:
