@@ -1,10 +1,10 @@
-# Two commands set a fresh machine up: `make run` and `make test`. Both create .venv first.
+# A fresh machine: `make install`, then `make run` (the demo) and `make test` (what CI runs).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint schemas bench clean system-deps
+.PHONY: install run test lint schemas bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: validate the shipped config, then apply environments/dev to a local embedded gateway
-run: $(STAMP)
-	bash scripts/run-local.sh
+## install: .venv with controlplane and its dev tools, and Debian's prometheus when missing
+install: system-deps $(STAMP)
+
+## run: the whole loop locally (controlplane demo): reconcile, SLO breach, rollback PR, merge
+run: install
+	$(BIN)/controlplane validate
+	$(BIN)/controlplane demo
 
 ## lint: ruff, mypy --strict and the import-layer contracts
 lint: $(STAMP)
@@ -23,10 +27,12 @@ lint: $(STAMP)
 	$(BIN)/mypy controlplane
 	$(BIN)/lint-imports
 
-## system-deps: Debian's prometheus (promtool too), which the policy tests run for real
+## system-deps: Debian's prometheus (promtool too), which the demo and the policy tests run
 system-deps:
-	@command -v promtool >/dev/null 2>&1 || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
 
 ## test: lint, schema staleness, the shipped config, then the whole test suite
 test: system-deps lint

@@ -21,14 +21,14 @@ from controlplane.apply import apply_plan, dry_run, render_apply
 from controlplane.credentials import resolve_secret
 from controlplane.errors import ConfigError, TargetError
 from controlplane.load import load_config
-from controlplane.plan import compute_plan
+from controlplane.plan import Plan, compute_plan, simulate
 from controlplane.plan import render_json as render_plan_json
 from controlplane.plan import render_markdown as render_plan_markdown
 from controlplane.plan import render_text as render_plan_text
 from controlplane.reference import REFERENCE_FILE, render_reference
 from controlplane.report import render_github, render_json, render_text
 from controlplane.schema import render_schema_files
-from controlplane.spec import DesiredState
+from controlplane.spec import DesiredState, LiveState
 from controlplane.targets.select import drivers_for
 from controlplane.validate import validate_config
 
@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
                 choices=("text", "json", "markdown"),
                 default="text",
                 help="text (terraform-style), json, or markdown for PR comments (default: text)",
+            )
+            command.add_argument(
+                "--live-from",
+                metavar="REV",
+                help="plan against the config at REV as if applied (e.g. the PR's base) instead "
+                "of the live targets; contacts no target",
             )
             command.add_argument(
                 "--detailed-exitcode",
@@ -265,6 +271,20 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--config", type=Path, metavar="FILE", help="YAML settings file")
     rollback.set_defaults(run=_run_rollback)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole loop locally: reconcile, SLO breach, rollback PR, merge, restore",
+        description="From an empty temporary folder: a bare git repo seeded with the shipped "
+        "config, SIMULATED model servers (the canary slow on purpose), the gateway, "
+        "Prometheus, the forge STAND-IN and `controlplane serve`, all on 127.0.0.1. A canary "
+        "commit is applied, traffic breaks the latency policy, a rollback PR is opened, merged "
+        "and applied. Everything stops at the end or on Ctrl-C. Needs Prometheus installed.",
+    )
+    demo.add_argument("--requests", type=int, default=900, help="most requests sent (default: 900)")
+    demo.add_argument("--rate", type=float, default=25, help="requests per second (default: 25)")
+    demo.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    demo.set_defaults(run=_run_demo)
+
     standin = commands.add_parser(
         "forge-standin",
         help="STAND-IN for a GitHub repository's pull requests, over a local bare repo",
@@ -384,14 +404,32 @@ def _desired(args: argparse.Namespace) -> DesiredState | None:
     return result.states[args.env]
 
 
+def _plans(args: argparse.Namespace, desired: DesiredState) -> list[Plan]:
+    """Against each live target; with --live-from, against that revision as if applied (no
+    target is contacted: what a CI job without access to the gateways can show)."""
+    if args.live_from is None:
+        return [
+            compute_plan(desired, t.read(), t.capabilities.kinds)
+            for t in drivers_for(desired.environment)
+        ]
+    loaded = load_config(args.path, rev=args.live_from)
+    if args.env not in loaded.environments:
+        return [compute_plan(desired, LiveState(resources=()))]  # a new environment
+    base = validate_config(loaded, [args.env])
+    if not base.ok:
+        raise ConfigError(f"--live-from {args.live_from}: environment {args.env} is invalid there")
+    empty = LiveState(resources=())
+    applied = simulate(compute_plan(base.states[args.env], empty), empty)
+    return [compute_plan(desired, applied)]
+
+
 def _run_plan(args: argparse.Namespace) -> int:
     try:
         desired = _desired(args)
         if desired is None:
             return EXIT_INVALID
         changes = False
-        for target in drivers_for(desired.environment):
-            plan = compute_plan(desired, target.read(), target.capabilities.kinds)
+        for plan in _plans(args, desired):
             changes = changes or not plan.empty
             if args.output == "json":
                 sys.stdout.write(render_plan_json(plan))
@@ -556,6 +594,14 @@ def _run_rollback(args: argparse.Namespace) -> int:
     print(f"rollback: {result.decision.value}: {result.message}")
     failed = result.decision in (Decision.FAILED, Decision.NO_ATTRIBUTION)
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from controlplane.demo.run import run_demo
+
+    if args.requests < 1 or args.rate <= 0:
+        raise ConfigError("--requests must be at least 1 and --rate above 0")
+    return run_demo(args.requests, args.rate, args.keep)
 
 
 def _run_forge_standin(args: argparse.Namespace) -> int:

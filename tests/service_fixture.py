@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from controlplane.demo.processes import wait_healthy
 from tests.conftest import REPO, edit
-from tests.processes import TOKEN, free_port, gateway, git, simulator, wait_healthy
+from tests.processes import TOKEN, free_port, gateway, git, simulator
 
 API_TOKEN = "test-api-token"
 SECRET = "test-webhook-secret"

@@ -84,6 +84,7 @@ class Reconciler:
         targets: Callable[[DesiredState], list[Target]] = lambda d: drivers_for(d.environment),
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        on_synced: Callable[[str], None] | None = None,
     ) -> None:
         self.mirror = mirror
         self.history = history
@@ -95,6 +96,7 @@ class Reconciler:
         self._targets = targets
         self._clock = clock
         self._sleep = sleep
+        self.on_synced = on_synced  # e.g. the policy jobs follow a newly live commit at once
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reconcile")
@@ -349,6 +351,8 @@ class Reconciler:
         status.message = ""
         self.metrics.last_success.labels(environment).set(self._clock().timestamp())
         self.metrics.set_applied_commit(environment, sha)
+        if self.on_synced is not None:
+            self.on_synced(environment)
 
     def _degraded(self, environment: str, status: EnvironmentStatus, message: str) -> None:
         status.sync = "degraded"

@@ -51,6 +51,7 @@ def serve(settings: ServiceSettings) -> None:
     runner = PolicyRunner(
         reconciler, reconciler.history, reconciler.metrics, scheduler, rollbacker=rollbacker
     )
+    reconciler.on_synced = lambda _: runner.sync_jobs()  # policies follow what is live at once
 
     def poll() -> None:
         reconciler.trigger_all("poll")

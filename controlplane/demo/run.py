@@ -1,0 +1,458 @@
+"""`controlplane demo`: the whole loop, from an empty temporary folder, in about a minute.
+
+A bare git repository seeded with the shipped config; two SIMULATED model servers (the canary
+deliberately slow); the embedded gateway; Prometheus scraping the gateway and the service every
+second; the forge STAND-IN (GitHub pulls subset, not a forge); and `controlplane serve`. Then:
+main is applied, a canary commit is pushed and applied, bounded traffic flows, the latency
+policy fails, the rollback pull request is opened with its evidence, it is merged, and the
+gateway is back on the stable model. Every process listens on 127.0.0.1 and is stopped at the
+end, on an error, or on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+from controlplane.demo.processes import controlplane, free_port, started, wait_healthy
+from controlplane.errors import ConfigError
+
+SHIPPED = Path(__file__).resolve().parent.parent.parent
+POLICY = "demo-latency"
+ENVIRONMENT = """\
+# yaml-language-server: $schema=../../schemas/environment.json
+# Dev, as the demo runs it: every service on 127.0.0.1.
+apiVersion: controlplane.dev/v1alpha1
+kind: Environment
+metadata:
+  name: dev
+spec:
+  targets:
+    - type: gateway
+      url: {gateway}
+      token: env:CONTROLPLANE_GATEWAY_TOKEN
+  prometheus:
+    url: {prometheus}
+  forge:
+    type: github
+    url: {forge}                # the forge STAND-IN, not GitHub
+    repository: demo/llm-platform-config
+    token: env:DEMO_FORGE_TOKEN
+    reviewers: [oncall]
+  prune: true
+  selfHeal: false
+"""
+POLICY_YAML = """\
+# yaml-language-server: $schema=../schemas/slopolicy.json
+# Dev's chat TTFT p99 under 300 ms over the last 20 s; a breach opens a rollback PR.
+apiVersion: controlplane.dev/v1alpha1
+kind: SLOPolicy
+metadata:
+  name: demo-latency
+spec:
+  selector: {environments: [dev], routes: [chat]}
+  interval: 2s
+  failAfter: 2
+  remediation: {strategy: revert, cooldown: 1h}
+  guards:
+    - {name: ttft-p99, metric: ttft, quantile: 0.99, threshold: 300ms, for: 20s, minSamples: 20}
+"""
+CANARY_MODEL = """
+---
+apiVersion: controlplane.dev/v1alpha1
+kind: Model
+metadata:
+  name: chat-canary
+spec:
+  baseModel: meta-llama/Llama-3.1-8B-Instruct
+  parameterCount: 8B
+  quantization: bf16
+  framework: openai-compatible
+  endpoint: {endpoint}
+  pricing: {{inputPer1M: 0.02, outputPer1M: 0.06}}
+"""
+
+
+class DemoError(Exception):
+    """A stage did not happen in time; the message says which."""
+
+
+@dataclass
+class Demo:
+    root: Path
+    requests: int
+    rate: float
+    out: TextIO = sys.stdout
+    started_at: float = field(default_factory=time.monotonic)
+    tokens: dict[str, str] = field(
+        default_factory=lambda: {
+            name: secrets.token_urlsafe(24) for name in ("gateway", "api", "webhook", "forge")
+        }
+    )
+    urls: dict[str, str] = field(default_factory=dict)
+
+    # --- output ------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started_at:5.1f}s] {text}", file=self.out, flush=True)
+
+    def wait(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            time.sleep(0.1)
+        raise DemoError(f"timed out after {timeout:g} s waiting for {what}")
+
+    # --- git ---------------------------------------------------------------------------------
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=Demo Dev", "-c", "user.email=dev@demo.local", *args],
+            cwd=self.root / "work",
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+
+    def push(self, message: str) -> str:
+        self.git("add", ".")
+        self.git("commit", "-qm", message)
+        self.git("push", "-q", "origin", "main")
+        return self.git("rev-parse", "HEAD")
+
+    def webhook(self) -> None:
+        body = json.dumps({"ref": "refs/heads/main"}).encode()
+        signature = hmac.new(self.tokens["webhook"].encode(), body, hashlib.sha256).hexdigest()
+        httpx.post(
+            f"{self.urls['serve']}/webhooks/git",
+            content=body,
+            headers={"X-Hub-Signature-256": f"sha256={signature}"},
+            timeout=10,
+        ).raise_for_status()
+
+    # --- the services' APIs --------------------------------------------------------------------
+
+    def api(self, path: str) -> Any:
+        response = httpx.get(
+            f"{self.urls['serve']}/api/v1{path}",
+            headers={"Authorization": f"Bearer {self.tokens['api']}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def forge(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = httpx.request(
+            method,
+            f"{self.urls['forge']}/repos/demo/llm-platform-config{path}",
+            headers={"Authorization": f"Bearer {self.tokens['forge']}"},
+            timeout=15,
+            **kwargs,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def live_route(self) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.urls['gateway']}/admin/v1/resources/Route/chat",
+            headers={"Authorization": f"Bearer {self.tokens['gateway']}"},
+            timeout=10,
+        )
+        spec: dict[str, Any] = response.json().get("spec", {}) if response.is_success else {}
+        return spec
+
+    def synced(self, sha: str) -> Callable[[], bool]:
+        def check() -> bool:
+            status = self.api("/environments/dev")
+            return bool(status["sync"] == "synced" and status["liveCommit"] == sha)
+
+        return check
+
+    # --- stages ------------------------------------------------------------------------------
+
+    def seed(self) -> str:
+        origin, work = self.root / "origin.git", self.root / "work"
+        for command in (
+            ["git", "init", "-q", "--bare", "-b", "main", str(origin)],
+            ["git", "clone", "-q", str(origin), str(work)],  # empty, and says so on stderr
+        ):
+            subprocess.run(command, check=True, capture_output=True)
+        for folder in ("environments", "policies", "schemas"):
+            shutil.copytree(SHIPPED / folder, work / folder)
+        (work / "environments/dev/environment.yaml").write_text(
+            ENVIRONMENT.format(
+                gateway=self.urls["gateway"],
+                prometheus=self.urls["prometheus"],
+                forge=self.urls["forge"],
+            )
+        )
+        models = work / "environments/dev/models.yaml"
+        models.write_text(
+            re.sub(
+                r"endpoint: http://127\.0\.0\.1:\d+/v1",
+                f"endpoint: {self.urls['stable']}/v1",
+                models.read_text(),
+            )
+        )
+        routes = work / "environments/dev/routes.yaml"  # room for the demo's burst of traffic
+        routes.write_text(
+            re.sub(r"requestsPerMinute: \d+", "requestsPerMinute: 100000", routes.read_text())
+        )
+        (work / f"policies/{POLICY}.yaml").write_text(POLICY_YAML)
+        return self.push("Dev on the demo's loopback services, with a TTFT policy")
+
+    def prometheus_config(self) -> Path:
+        config = self.root / "prometheus.yml"
+        targets = [self.urls["gateway"], self.urls["serve"]]
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"
+            + "".join(
+                f"  - job_name: {name}\n    static_configs:\n"
+                f"      - targets: ['{url.removeprefix('http://')}']\n"
+                for name, url in zip(("gateway", "controlplane"), targets, strict=True)
+            )
+        )
+        return config
+
+    def canary(self) -> str:
+        work = self.root / "work"
+        with (work / "environments/dev/models.yaml").open("a") as models:
+            models.write(CANARY_MODEL.format(endpoint=f"{self.urls['canary']}/v1"))
+        routes = work / "environments/dev/routes.yaml"
+        routes.write_text(
+            routes.read_text().replace(
+                "  model: chat-small\n",
+                "  model: chat-small\n  canary: {model: chat-canary, percent: 30}\n",
+                1,
+            )
+        )
+        return self.push("Canary chat-canary at 30% on chat")
+
+    async def _traffic(self, stop: threading.Event, counts: dict[str, int]) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def one(i: int) -> None:
+                async with client.stream(
+                    "POST",
+                    f"{self.urls['gateway']}/v1/chat/completions",
+                    json={
+                        "model": "chat",
+                        "stream": True,
+                        "user": f"user-{i}",
+                        "messages": [{"role": "user", "content": "Say hello."}],
+                    },
+                ) as response:
+                    async for _ in response.aiter_bytes():
+                        pass
+                    served = response.headers.get(
+                        "x-controlplane-model", f"HTTP {response.status_code}"
+                    )
+                    counts[served] = counts.get(served, 0) + 1
+
+            tasks = []
+            start = time.monotonic()
+            for i in range(self.requests):
+                if stop.is_set():
+                    break
+                tasks.append(asyncio.create_task(one(i)))
+                counts["sent"] = i + 1
+                await asyncio.sleep(max(0.0, (i + 1) / self.rate - (time.monotonic() - start)))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def traffic(self, stop: threading.Event, counts: dict[str, int]) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: asyncio.run(self._traffic(stop, counts)), daemon=True
+        )
+        thread.start()
+        return thread
+
+    # --- the whole loop ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        for name in ("stable", "canary", "gateway", "prometheus", "forge", "serve"):
+            self.urls[name] = f"http://127.0.0.1:{free_port()}"
+        logs = self.root / "logs"
+        logs.mkdir()
+        env = {
+            "CONTROLPLANE_GATEWAY_TOKEN": self.tokens["gateway"],
+            "DEMO_API_TOKEN": self.tokens["api"],
+            "DEMO_WEBHOOK_SECRET": self.tokens["webhook"],
+            "DEMO_FORGE_TOKEN": self.tokens["forge"],
+        }
+
+        def port(name: str) -> int:
+            return int(self.urls[name].rsplit(":", 1)[1])
+
+        with ExitStack() as stack:
+            sha = self.seed()
+            self.say(f"seeded a bare git repo with the shipped config: main at {sha[:12]}")
+            sim = ["upstream-sim", "--tpot", "0.005", "--tokens", "8", "--seed", "1"]
+            prometheus = shutil.which("prometheus")
+            assert prometheus is not None  # checked before the demo starts
+            serve_env = {
+                **env,
+                "CONTROLPLANE_API_TOKEN": "env:DEMO_API_TOKEN",
+                "CONTROLPLANE_WEBHOOK_SECRET": "env:DEMO_WEBHOOK_SECRET",
+            }
+            children = {
+                "stable": ([*sim, "--ttft", "0.03"], env),
+                "canary": ([*sim, "--ttft", "0.6"], env),
+                "gateway": (["gateway", "serve"], env),
+                "forge": (
+                    [
+                        "forge-standin",
+                        "--repo",
+                        str(self.root / "origin.git"),
+                        "--repository",
+                        "demo/llm-platform-config",
+                        "--token",
+                        "env:DEMO_FORGE_TOKEN",
+                        "--webhook-url",
+                        f"{self.urls['serve']}/webhooks/git",
+                        "--webhook-secret",
+                        "env:DEMO_WEBHOOK_SECRET",
+                    ],
+                    env,
+                ),
+                "serve": (
+                    [
+                        "serve",
+                        "--repo",
+                        str(self.root / "origin.git"),
+                        "--env",
+                        "dev",
+                        "--workdir",
+                        str(self.root / "serve"),
+                        "--poll-interval",
+                        "30",
+                    ],
+                    serve_env,
+                ),
+            }
+            processes = {
+                name: stack.enter_context(
+                    controlplane(args, port(name), child_env, logs / f"{name}.log", wait=False)
+                )
+                for name, (args, child_env) in children.items()
+            }
+            processes["prometheus"] = stack.enter_context(
+                started(
+                    [
+                        prometheus,
+                        f"--config.file={self.prometheus_config()}",
+                        f"--storage.tsdb.path={self.root / 'prometheus'}",
+                        f"--web.listen-address=127.0.0.1:{port('prometheus')}",
+                    ],
+                    self.urls["prometheus"],
+                    log=logs / "prometheus.log",
+                    wait=False,
+                )
+            )
+            for name, process in processes.items():  # all started side by side; now wait
+                health = "/-/ready" if name == "prometheus" else "/healthz"
+                try:
+                    wait_healthy(self.urls[name], process, 60, health)
+                except RuntimeError as exc:
+                    raise DemoError(f"{name} did not start: {exc}") from exc
+            self.say("started two SIMULATED model servers: stable (TTFT 30 ms), canary (600 ms)")
+            self.say(f"started the gateway {self.urls['gateway']} and the forge STAND-IN")
+            self.say(
+                f"started Prometheus {self.urls['prometheus']} (scraping every 1 s) and "
+                f"controlplane serve {self.urls['serve']}"
+            )
+            self.wait("serve to apply main", self.synced(sha), 60)
+            self.say(f"reconciled main: route chat serves {self.live_route().get('model')}")
+
+            sha = self.canary()
+            self.webhook()
+            self.wait("the canary commit to be applied", self.synced(sha), 60)
+            self.say(
+                f"pushed {sha[:12]} 'Canary chat-canary at 30% on chat' + signed webhook: "
+                f"live canary {self.live_route().get('canary')}"
+            )
+            self.watch_until_rollback()
+
+    def watch_until_rollback(self) -> None:
+        stop, counts = threading.Event(), {"sent": 0}
+        thread = self.traffic(stop, counts)
+        self.say(f"sending up to {self.requests} streamed requests at {self.rate:g}/s")
+        deadline = time.monotonic() + 120
+        last_report, seen_results = 0.0, 0
+        try:
+            while not self.forge("GET", "/pulls"):
+                if time.monotonic() > deadline:
+                    raise DemoError("timed out after 120 s waiting for the rollback PR")
+                results = self.api(f"/policies/{POLICY}/results?limit=100")["results"]
+                for result in reversed(results[: len(results) - seen_results]):
+                    self.say(f"policy {POLICY}: {result['outcome'].upper()} ({result['reason']})")
+                seen_results = len(results)
+                if time.monotonic() - last_report > 5:
+                    served = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "sent")
+                    self.say(f"traffic: {counts['sent']} sent ({served or 'none answered yet'})")
+                    last_report = time.monotonic()
+                time.sleep(0.5)
+        finally:
+            stop.set()
+            thread.join(timeout=35)
+        [pull] = self.forge("GET", "/pulls")
+        self.say(f"rollback PR #{pull['number']} opened: {pull['title']}")
+        labels = ", ".join(label["name"] for label in pull["labels"])
+        self.say(f"  head {pull['head']['ref']} → {pull['base']['ref']}; labels: {labels}")
+        for line in pull["body"].splitlines():
+            if line.startswith(("> ", "- Breach", "- Blamed", "- Applied", "| ttft", "| ~", "| -")):
+                print(f"          {line}", file=self.out)
+        merged = self.forge("PUT", f"/pulls/{pull['number']}/merge", json={"merge_method": "merge"})
+        self.say(f"merged PR #{pull['number']} as {merged['sha'][:12]}; the forge sent the webhook")
+        self.wait("the revert to be applied", lambda: "canary" not in self.live_route(), 60)
+        self.say(f"route chat is back on {self.live_route().get('model')}, without the canary")
+        answer = httpx.post(
+            f"{self.urls['gateway']}/v1/chat/completions",
+            json={"model": "chat", "messages": [{"role": "user", "content": "Still there?"}]},
+            timeout=30,
+        )
+        self.say(f"a request now: served by {answer.headers.get('x-controlplane-model')}")
+
+
+def run_demo(requests: int = 900, rate: float = 25, keep: bool = False) -> int:
+    """The demo; 0 when every stage happened."""
+    if shutil.which("prometheus") is None:
+        raise ConfigError(
+            "the demo needs Prometheus to see the SLO breach: install it with "
+            "`sudo apt-get install prometheus` (Debian/Ubuntu; `make system-deps` does it), or "
+            "put a prometheus binary from https://prometheus.io/download/ on PATH"
+        )
+    root = Path(tempfile.mkdtemp(prefix="controlplane-demo-"))
+    demo = Demo(root, requests, rate)
+    print(f"controlplane demo: the whole loop on 127.0.0.1, working in {root}", flush=True)
+    ok = False
+    try:
+        demo.run()
+        ok = True
+    except DemoError as exc:
+        print(f"demo failed: {exc}; logs are in {root / 'logs'}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every process was stopped", file=sys.stderr)
+    finally:
+        if ok and not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if ok:
+        demo.say("done: every process stopped" + (f"; files kept in {root}" if keep else ""))
+    return 0 if ok else 1
