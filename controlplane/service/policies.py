@@ -9,6 +9,7 @@ failing evaluations; inconclusive results never count towards it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,7 @@ class PolicyRunner:
         self.rollbacker = rollbacker
         # A commit never changes, so its validated state is kept: jobs run every interval.
         self._states: dict[tuple[str, str], DesiredState | None] = {}
+        self._sync_lock = threading.Lock()  # sync_jobs runs from polls and reconcile threads
 
     def live_state(self, environment: str) -> DesiredState | None:
         live = self.history.last_success(environment)
@@ -81,6 +83,11 @@ class PolicyRunner:
         with their queries batched."""
         if self.scheduler is None:
             return
+        with self._sync_lock:
+            self._sync_jobs()
+
+    def _sync_jobs(self) -> None:
+        assert self.scheduler is not None
         wanted: dict[str, tuple[str, list[str], float]] = {}
         for environment in self.reconciler.environments():
             try:
