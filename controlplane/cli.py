@@ -605,8 +605,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_forge_standin(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from controlplane.http_server import serve_http
     from controlplane.standins.forge import ForgeStandIn, create_forge_app
 
     forge = ForgeStandIn(
@@ -621,7 +620,7 @@ def _run_forge_standin(args: argparse.Namespace) -> int:
         f"forge STAND-IN (GitHub pulls subset, not a forge) on http://{args.host}:{args.port}",
         flush=True,
     )
-    uvicorn.run(create_forge_app(forge), host=args.host, port=args.port, log_level="warning")
+    serve_http(create_forge_app(forge), args.host, args.port)
     return EXIT_OK
 
 

@@ -145,5 +145,10 @@ async def _stream(
 
 def serve_simulator(host: str, port: int, settings: SimulatorSettings) -> None:
     uvicorn.run(
-        create_simulator(settings), host=host, port=port, log_level="warning", access_log=False
+        create_simulator(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=5,  # vLLM's default, which the gateway's upstream pool must cope with
     )

@@ -7,13 +7,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
 from controlplane.gateway import admin, proxy
 from controlplane.gateway.state import GatewayState, load_snapshot
+from controlplane.http_server import serve_http
+
+UPSTREAM_IDLE_SECONDS = 2.0
 
 
 def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
@@ -23,7 +25,13 @@ def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+        # Model servers on uvicorn (vLLM among them) drop idle connections after 5 s; a POST
+        # sent as one closes is neither answered nor retried, so let ours go well before.
+        limits = httpx.Limits(
+            max_connections=512,
+            max_keepalive_connections=128,
+            keepalive_expiry=UPSTREAM_IDLE_SECONDS,
+        )
         async with httpx.AsyncClient(limits=limits) as client:
             state.client = client
             yield
@@ -51,4 +59,4 @@ def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
 
 def serve(host: str, port: int, admin_token: str, state_file: Path | None) -> None:
     app = create_app(admin_token, state_file)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    serve_http(app, host, port)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controlplane.credentials import resolve_secret
+from controlplane.http_server import serve_http
 from controlplane.rollback.rollbacker import Rollbacker
 from controlplane.service.api import create_api
 from controlplane.service.gitsync import GitMirror, repo_url
@@ -82,13 +82,8 @@ def serve(settings: ServiceSettings) -> None:
     reconciler.trigger_all("startup")
     scheduler.add_job(runner.sync_jobs, id="policies-at-start")  # once, soon after startup
     try:
-        uvicorn.run(
-            create_api(reconciler, api_token, webhook_secret, runner),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            log_config=None,
+        serve_http(
+            create_api(reconciler, api_token, webhook_secret, runner), settings.host, settings.port
         )
     finally:
         scheduler.shutdown(wait=False)
