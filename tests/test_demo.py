@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -51,9 +54,50 @@ def test_the_demo_runs_every_stage_and_leaves_nothing_running() -> None:
         position = found.end()
     seconds = float(re.findall(r"^\[\s*([0-9.]+)s\] done", done.stdout, re.M)[0])
     assert seconds < 180
-    for url in set(re.findall(r"http://127\.0\.0\.1:\d+", done.stdout)):
+    assert_nothing_left(done.stdout)
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "ctrl-c",  # a terminal sends SIGINT to the whole foreground process group
+        "kill",  # SIGTERM to the demo alone: it must stop its children itself
+    ],
+)
+def test_an_interrupted_demo_stops_everything(how: str, tmp_path: Path) -> None:
+    require_prometheus()
+    out = tmp_path / "demo.out"
+    with out.open("w") as sink:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "controlplane", "demo", "--requests", "400"],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while "reconciled main" not in out.read_text():  # every process is up by then
+                assert demo.poll() is None, out.read_text()
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.2)
+            if how == "ctrl-c":
+                os.killpg(demo.pid, signal.SIGINT)
+            else:
+                demo.terminate()
+            assert demo.wait(timeout=60) == 130, out.read_text()
+        finally:
+            if demo.poll() is None:
+                os.killpg(demo.pid, signal.SIGKILL)
+    text = out.read_text()
+    assert "interrupted: every process was stopped" in text
+    assert_nothing_left(text)
+
+
+def assert_nothing_left(output: str) -> None:
+    """No URL the demo printed answers, and its temporary folder is gone."""
+    for url in set(re.findall(r"http://127\.0\.0\.1:\d+", output)):
         with pytest.raises(httpx.TransportError):
             httpx.get(url, timeout=2)
-    working = re.search(r"working in (\S+)", done.stdout)
+    working = re.search(r"working in (\S+)", output)
     assert working
-    assert not Path(working.group(1)).exists()  # the temporary folder is gone
+    assert not Path(working.group(1)).exists()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import math
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -346,14 +346,20 @@ def test_metric_names_and_slo_buckets_are_exposed(stack: Stack) -> None:
 def test_an_idle_client_connection_outlives_client_pools(stack: Stack) -> None:
     # Clients keep idle connections for 5 s (httpx) or longer. Were the gateway to close one first,
     # a POST sent on it just then would never be answered, so it must hold them past that.
-    port = int(stack.gateway.rsplit(":", 1)[1])
-    request = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(request)
-        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+    host, port = stack.gateway.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read()
+        first = conn.sock
         time.sleep(6)
-        conn.sendall(request)
-        assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        conn.request("GET", "/healthz")  # a closed connection would raise RemoteDisconnected
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.read()
+        assert conn.sock is first  # the same connection, not a new one
+    finally:
+        conn.close()
 
 
 def test_unknown_route_is_an_openai_style_404(stack: Stack) -> None:

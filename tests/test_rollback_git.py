@@ -23,23 +23,10 @@ from controlplane.spec.policy import SLOPolicy
 from controlplane.validate import validate_config
 from tests.conftest import REPO, edit
 from tests.processes import free_port, git, running
-from tests.rollback_scenario import run
+from tests.rollback_scenario import CANARY_MODEL, run
 
 FORGE_TOKEN = "git-test-forge-token"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-CANARY_MODEL = """
----
-apiVersion: controlplane.dev/v1alpha1
-kind: Model
-metadata:
-  name: chat-canary
-spec:
-  baseModel: meta-llama/Llama-3.1-8B-Instruct
-  parameterCount: 8B
-  quantization: bf16
-  framework: openai-compatible
-  endpoint: http://127.0.0.1:8109/v1
-"""
 
 
 def policy(strategy: str = "revert", name: str = "chat-latency") -> SLOPolicy:

@@ -18,6 +18,7 @@ import json
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 import httpx
@@ -36,6 +38,7 @@ from controlplane.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parent.parent.parent
 POLICY = "demo-latency"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 ENVIRONMENT = """\
 # yaml-language-server: $schema=../../schemas/environment.json
 # Dev, as the demo runs it: every service on 127.0.0.1.
@@ -347,6 +350,10 @@ class Demo:
                     serve_env,
                 ),
             }
+            self.say(
+                "starting two model simulators, the gateway, the forge stand-in, Prometheus "
+                "and controlplane serve, side by side"
+            )
             processes = {
                 name: stack.enter_context(
                     controlplane(args, port(name), child_env, logs / f"{name}.log", wait=False)
@@ -442,17 +449,25 @@ def run_demo(requests: int = 900, rate: float = 25, keep: bool = False) -> int:
     root = Path(tempfile.mkdtemp(prefix="controlplane-demo-"))
     demo = Demo(root, requests, rate)
     print(f"controlplane demo: the whole loop on 127.0.0.1, working in {root}", flush=True)
-    ok = False
+    # A plain `kill` must clean up as Ctrl-C does: stop every child, remove the folder.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    ok = interrupted = False
     try:
         demo.run()
         ok = True
     except DemoError as exc:
         print(f"demo failed: {exc}; logs are in {root / 'logs'}", file=sys.stderr)
     except KeyboardInterrupt:
+        interrupted = True
         print("\ninterrupted: every process was stopped", file=sys.stderr)
     finally:
-        if ok and not keep:
+        signal.signal(signal.SIGTERM, previous)
+        if (ok or interrupted) and not keep:
             shutil.rmtree(root, ignore_errors=True)
     if ok:
         demo.say("done: every process stopped" + (f"; files kept in {root}" if keep else ""))
-    return 0 if ok else 1
+    return 0 if ok else EXIT_INTERRUPTED if interrupted else 1
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

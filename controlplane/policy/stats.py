@@ -5,19 +5,22 @@ Mann-Whitney U test treats every request in a bucket as tied at that bucket; U, 
 the tie correction, and the normal approximation are computed from the counts directly, which
 is what scipy's asymptotic method does with the expanded samples, at a cost that does not grow
 with traffic.
+
+scipy is imported inside the functions: it takes a second, which every CLI command (a simulator,
+the gateway) would otherwise pay at start.
 """
 
 from __future__ import annotations
 
 import math
 
-from scipy import stats
-
 from controlplane.spec.policy import Correction
 
 
 def mann_whitney_greater(canary: list[float], baseline: list[float]) -> float:
     """One-sided p-value that the canary's values are stochastically larger (per-bin counts)."""
+    from scipy import stats
+
     n_c, n_b = sum(canary), sum(baseline)
     n = n_c + n_b
     if n_c == 0 or n_b == 0:
@@ -42,6 +45,8 @@ def error_increase_p(
 
     Fisher's exact test when any expected cell count is below 5, else a pooled two-proportion
     z-test."""
+    from scipy import stats
+
     table = [
         [canary_errors, canary_total - canary_errors],
         [baseline_errors, baseline_total - baseline_errors],
@@ -66,6 +71,8 @@ def error_increase_p(
 
 def spent_alpha(alpha: float, fraction: float, correction: Correction) -> float:
     """Cumulative alpha spent by information fraction t in (0, 1] (Lan-DeMets spending)."""
+    from scipy import stats
+
     t = min(max(fraction, 0.0), 1.0)
     if t == 0:
         return 0.0

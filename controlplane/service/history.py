@@ -183,8 +183,8 @@ class History:
     def start(
         self, environment: str, sha: str, author: str, message: str, trigger: str, at: datetime
     ) -> int:
-        with self._sessions.begin() as session:
-            row = AttemptRow(
+        return self._insert(
+            AttemptRow(
                 environment=environment,
                 commit_sha=sha,
                 author=author,
@@ -193,6 +193,10 @@ class History:
                 started_at=at,
                 result=Result.RUNNING.value,
             )
+        )
+
+    def _insert(self, row: AttemptRow | RollbackRow) -> int:
+        with self._sessions.begin() as session:
             session.add(row)
             session.flush()
             return row.id
@@ -324,8 +328,8 @@ class History:
         number: int | None = None,
         url: str = "",
     ) -> int:
-        with self._sessions.begin() as session:
-            row = RollbackRow(
+        return self._insert(
+            RollbackRow(
                 environment=environment,
                 policy=policy,
                 commit_sha=commit_sha,
@@ -337,9 +341,7 @@ class History:
                 url=url,
                 passing_noted=False,
             )
-            session.add(row)
-            session.flush()
-            return row.id
+        )
 
     def rollbacks(
         self,

@@ -21,7 +21,7 @@ __all__ = [
     "forge_for",
 ]
 
-CLIENTS: dict[str, type[GitHub] | type[GitLab] | type[Gitea]] = {
+CLIENTS: dict[str, type[GitHub] | type[GitLab]] = {
     "github": GitHub,
     "gitlab": GitLab,
     "gitea": Gitea,

@@ -1,46 +1,27 @@
-"""Gitea and Forgejo API v1: pull requests, labels (by id, created when missing), reviewers and
-comments."""
+"""Gitea and Forgejo API v1. It follows GitHub's for pull requests, reviewers and comments; its
+token scheme, page size and labels (set by id, created when missing) differ."""
 
 from __future__ import annotations
 
-from typing import Any
+from types import MappingProxyType
 
-from controlplane.rollback.forge.base import PullRequest
-from controlplane.rollback.forge.http import ForgeHttp
+from controlplane.rollback.forge.github import GitHub
 
 LABEL_COLOR = "#d73a4a"
 
 
-class Gitea:
+class Gitea(GitHub):
     name = "gitea"
-
-    def __init__(self, http: ForgeHttp, repository: str) -> None:
-        self.http = http
-        self.repo = f"/repos/{repository}"
+    page_size = MappingProxyType({"limit": 50})  # the server's default maximum
 
     @staticmethod
     def headers(token: str) -> dict[str, str]:
         return {"Authorization": f"token {token}"}
 
-    def open_pull_requests(self) -> list[PullRequest]:
-        items = self.http.pages(f"{self.repo}/pulls", {"state": "open", "limit": 50})
-        return [_pull(item) for item in items]
-
-    def pull_request(self, number: int) -> PullRequest:
-        return _pull(self.http.request("GET", f"{self.repo}/pulls/{number}").json())
-
-    def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
-        created = self.http.request(
-            "POST",
-            f"{self.repo}/pulls",
-            json={"head": head, "base": base, "title": title, "body": body},
-        )
-        return _pull(created.json())
-
     def add_labels(self, number: int, labels: list[str]) -> None:
         known = {
             str(item["name"]): int(item["id"])
-            for item in self.http.pages(f"{self.repo}/labels", {"limit": 50})
+            for item in self.http.pages(f"{self.repo}/labels", dict(self.page_size))
         }
         for name in labels:
             if name not in known:
@@ -53,26 +34,3 @@ class Gitea:
             f"{self.repo}/issues/{number}/labels",
             json={"labels": [known[name] for name in labels]},
         )
-
-    def request_reviewers(self, number: int, reviewers: list[str]) -> None:
-        self.http.request(
-            "POST",
-            f"{self.repo}/pulls/{number}/requested_reviewers",
-            json={"reviewers": reviewers},
-        )
-
-    def comment(self, number: int, body: str) -> None:
-        self.http.request("POST", f"{self.repo}/issues/{number}/comments", json={"body": body})
-
-
-def _pull(item: dict[str, Any]) -> PullRequest:
-    return PullRequest(
-        number=int(item["number"]),
-        url=str(item.get("html_url", "")),
-        head=str(item["head"]["ref"]),
-        base=str(item["base"]["ref"]),
-        title=str(item.get("title", "")),
-        body=str(item.get("body") or ""),
-        open=item.get("state") == "open",
-        labels=tuple(str(label["name"]) for label in item.get("labels") or []),
-    )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from controlplane.rollback.forge.base import PullRequest
 from controlplane.rollback.forge.http import ForgeHttp
@@ -10,6 +12,8 @@ from controlplane.rollback.forge.http import ForgeHttp
 
 class GitHub:
     name = "github"
+    # The largest page the API gives.
+    page_size: ClassVar[Mapping[str, int]] = MappingProxyType({"per_page": 100})
 
     def __init__(self, http: ForgeHttp, repository: str) -> None:
         self.http = http
@@ -24,7 +28,7 @@ class GitHub:
         }
 
     def open_pull_requests(self) -> list[PullRequest]:
-        items = self.http.pages(f"{self.repo}/pulls", {"state": "open", "per_page": 100})
+        items = self.http.pages(f"{self.repo}/pulls", {"state": "open", **self.page_size})
         return [_pull(item) for item in items]
 
     def pull_request(self, number: int) -> PullRequest:
@@ -61,5 +65,5 @@ def _pull(item: dict[str, Any]) -> PullRequest:
         title=str(item.get("title", "")),
         body=str(item.get("body") or ""),
         open=item.get("state") == "open",
-        labels=tuple(str(label["name"]) for label in item.get("labels", [])),
+        labels=tuple(str(label["name"]) for label in item.get("labels") or []),
     )
