@@ -526,7 +526,7 @@ def _parse_time(text: str | None) -> datetime:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     from controlplane.policy import DIALECTS, Outcome, evaluate_state
-    from controlplane.prometheus import BatchingSource, PrometheusSource
+    from controlplane.prometheus import BatchingSource, connect
     from controlplane.report import render_evaluations
 
     try:
@@ -538,9 +538,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         url = args.prometheus or (config.url if config else None)
         if url is None:
             raise ConfigError(f"environment {args.env!r} has no prometheus.url; pass --prometheus")
-        token = resolve_secret(config.bearer_token) if config and config.bearer_token else None
         label = DIALECTS[config.dialect if config else "gateway"].route_label
-        source = BatchingSource(PrometheusSource(url, bearer_token=token), label)
+        source = BatchingSource(connect(url, config.bearer_token if config else None), label)
         results = evaluate_state(desired, source, at, args.policy)
     except ConfigError as exc:
         print(f"controlplane: error: {exc}", file=sys.stderr)

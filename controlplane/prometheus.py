@@ -16,6 +16,7 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
+from controlplane.credentials import resolve_secret
 from controlplane.errors import MetricsUnavailable
 
 
@@ -68,6 +69,11 @@ class PrometheusSource:
             (datetime.fromtimestamp(float(t), start.tzinfo), float(v))
             for t, v in result[0]["values"]
         ]
+
+
+def connect(url: str, token: str | None = None) -> PrometheusSource:
+    """A client for URL; TOKEN is a secret reference (env: or file:), resolved here."""
+    return PrometheusSource(url, bearer_token=resolve_secret(token) if token else None)
 
 
 class BatchingSource:

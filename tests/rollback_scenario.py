@@ -164,14 +164,7 @@ def rollback_scenario(
         service.start()
         service.webhook()
         wait_applied(service, scenario.stable_sha)
-        with (work / "environments/dev/models.yaml").open("a") as models:
-            models.write(CANARY_MODEL)
-        edit(
-            work,
-            "environments/dev/routes.yaml",
-            "  model: chat-small\n",
-            "  model: chat-small\n  canary: {model: chat-canary, percent: 20}\n",
-        )
+        add_canary(work, "  canary: {model: chat-canary, percent: 20}\n")
         git(work, "commit", "-qam", "Canary chat-canary at 20% on chat")
         git(work, "push", "-q", "origin", "main")
         scenario.canary_sha = git(work, "rev-parse", "HEAD")
@@ -186,6 +179,18 @@ def breach(scenario: Scenario, tmp: Path, onset: datetime) -> Iterator[str]:
     (tmp / "prom").mkdir()
     with prometheus(tmp / "prom", scenario.backfill(onset), scenario.prometheus_port) as url:
         yield url
+
+
+def add_canary(work: Path, canary: str) -> None:
+    """Model chat-canary, and route chat's canary written as the YAML lines `canary`."""
+    with (work / "environments/dev/models.yaml").open("a") as models:
+        models.write(CANARY_MODEL)
+    edit(
+        work,
+        "environments/dev/routes.yaml",
+        "  model: chat-small\n",
+        "  model: chat-small\n" + canary,
+    )
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

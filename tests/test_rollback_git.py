@@ -23,7 +23,7 @@ from controlplane.spec.policy import SLOPolicy
 from controlplane.validate import validate_config
 from tests.conftest import REPO, edit
 from tests.processes import free_port, git, running
-from tests.rollback_scenario import CANARY_MODEL, run
+from tests.rollback_scenario import add_canary, run
 
 FORGE_TOKEN = "git-test-forge-token"
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -146,14 +146,8 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Repo]:
             tmp_path, origin, work, History(f"sqlite:///{tmp_path / 'h.db'}"), mirror, forge_url
         )
         r.applied(r.commit("stable", "Stable chat config"), 0, ("Route", "chat"))
-        with (work / "environments/dev/models.yaml").open("a") as models:
-            models.write(CANARY_MODEL)
-        edit(
-            work,
-            "environments/dev/routes.yaml",
-            "  model: chat-small\n",
-            "  model: chat-small\n  canary:   # trying the new one\n"
-            "    model: chat-canary\n    percent: 20\n",
+        add_canary(
+            work, "  canary:   # trying the new one\n    model: chat-canary\n    percent: 20\n"
         )
         r.applied(
             r.commit("canary", "Canary chat-canary at 20%"),

@@ -12,8 +12,6 @@ end, on an error, or on Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
 import secrets
@@ -35,6 +33,7 @@ import httpx
 
 from controlplane.demo.processes import controlplane, free_port, started, wait_healthy
 from controlplane.errors import ConfigError
+from controlplane.signatures import signature_header
 
 SHIPPED = Path(__file__).resolve().parent.parent.parent
 POLICY = "demo-latency"
@@ -143,11 +142,10 @@ class Demo:
 
     def webhook(self) -> None:
         body = json.dumps({"ref": "refs/heads/main"}).encode()
-        signature = hmac.new(self.tokens["webhook"].encode(), body, hashlib.sha256).hexdigest()
         httpx.post(
             f"{self.urls['serve']}/webhooks/git",
             content=body,
-            headers={"X-Hub-Signature-256": f"sha256={signature}"},
+            headers={"X-Hub-Signature-256": signature_header(self.tokens["webhook"], body)},
             timeout=10,
         ).raise_for_status()
 

@@ -85,13 +85,8 @@ def evaluate_state(
     """Every policy that selects this environment (or those named), evaluated at `at`."""
     prometheus = state.environment.spec.prometheus
     dialect = DIALECTS[prometheus.dialect if prometheus else "gateway"]
-    chosen: list[SLOPolicy | CostPolicy | CanaryAnalysis] = [
-        *state.slo_policies,
-        *state.cost_policies,
-        *state.canary_analyses,
-    ]
     results: list[Evaluation] = []
-    for policy in chosen:
+    for policy in state.policies():
         if policies and policy.name not in policies:
             continue
         look = (looks or {}).get(policy.name)

@@ -188,6 +188,7 @@ def evaluate_unit_cost(
         match = f"{selector},{arm}" if arm else selector
         cost_q = f"sum(increase({dialect.cost}{{{match}}}[{w}]))"
         requests_q = f"sum(increase({dialect.requests}{{{match}}}[{w}]))"
+        ratio_q = f"{cost_q} / {requests_q} * 1000"
         cost, count = source.scalar(cost_q, at), source.scalar(requests_q, at)
         name = f"USD per 1k requests{' (' + arm + ')' if arm else ''}"
         if cost is None or count is None or count < UNIT_COST_MIN_REQUESTS:
@@ -200,12 +201,12 @@ def evaluate_unit_cost(
         evidence.append(
             Evidence(
                 name=name,
-                query=f"{cost_q} / {requests_q} * 1000",
+                query=ratio_q,
                 value=value,
                 threshold=limit,
                 window=w,
                 samples=count,
-                signal=f"{cost_q} / {requests_q} * 1000" if limit is not None else "",
+                signal=ratio_q if limit is not None else "",
             )
         )
         return value

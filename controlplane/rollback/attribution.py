@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from controlplane.spec import DesiredState
 
 Key = tuple[str, str]  # (kind, name)
-APPLIED, IN_SYNC = "applied", "in-sync"
+APPLIED, IN_SYNC = "applied", "in-sync"  # history.Result values (a StrEnum compares equal)
 
 
 class AppliedAttempt(Protocol):
@@ -33,7 +33,7 @@ class AppliedAttempt(Protocol):
     @property
     def finished_at(self) -> datetime | None: ...
     @property
-    def result(self) -> Any: ...
+    def result(self) -> str: ...
     @property
     def changes(self) -> tuple[dict[str, Any], ...]: ...
 
@@ -84,9 +84,9 @@ def blame(
 ) -> Blame | None:
     """The newest apply that started before `breach_start` and changed a covered resource."""
     ordered = sorted(attempts, key=lambda a: a.started_at)
-    successes = [a for a in ordered if _value(a.result) in (APPLIED, IN_SYNC)]
+    successes = [a for a in ordered if a.result in (APPLIED, IN_SYNC)]
     for attempt in reversed(successes):
-        if _value(attempt.result) != APPLIED or attempt.started_at > breach_start:
+        if attempt.result != APPLIED or attempt.started_at > breach_start:
             continue
         changed = tuple(
             sorted(
@@ -113,7 +113,3 @@ def blame(
             changed=changed,
         )
     return None
-
-
-def _value(result: Any) -> str:
-    return str(getattr(result, "value", result))

@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from controlplane.credentials import resolve_secret
 from controlplane.errors import ConfigError
 from controlplane.load import load_config
 from controlplane.policy import DIALECTS, Evaluation, Outcome, evaluate_policy
-from controlplane.prometheus import PrometheusSource
+from controlplane.prometheus import connect
 from controlplane.report import render_text
-from controlplane.rollback.rollbacker import Policy, Rollbacker, RollbackResult
+from controlplane.rollback.rollbacker import Rollbacker, RollbackResult
 from controlplane.service.gitsync import GitMirror, repo_url
 from controlplane.service.history import History
 from controlplane.service.settings import ServiceSettings
@@ -55,7 +54,7 @@ def rollback_by_hand(
     if not validated.ok:
         raise ConfigError(render_text(validated, [environment]).strip())
     state = validated.states[environment]
-    policies: list[Policy] = [*state.slo_policies, *state.cost_policies, *state.canary_analyses]
+    policies = state.policies()
     policy = next((p for p in policies if p.name == policy_name), None)
     if policy is None:
         known = ", ".join(p.name for p in policies) or "none"
@@ -65,8 +64,7 @@ def rollback_by_hand(
     prometheus = state.environment.spec.prometheus
     if prometheus is None:
         raise ConfigError(f"environment {environment!r} has no prometheus to evaluate against")
-    token = resolve_secret(prometheus.bearer_token) if prometheus.bearer_token else None
-    source = PrometheusSource(prometheus.url, bearer_token=token)
+    source = connect(prometheus.url, prometheus.bearer_token)
     results = evaluate_policy(policy, state, DIALECTS[prometheus.dialect], source, at)
     failed = [r for r in results if r.outcome is Outcome.FAIL]
     if not failed and commit is None:

@@ -43,16 +43,15 @@ def _dump(yaml: YAML, documents: list[Any]) -> str:
 
 def _load(text: str) -> tuple[YAML, list[Any]] | None:
     """The documents of a file, and a YAML whose layout reproduces the file unchanged."""
+    try:
+        documents = list(_yaml(LAYOUTS[0]).load_all(text))  # reading ignores the layout
+    except YAMLError:
+        return None
     for layout in LAYOUTS:
         yaml = _yaml(layout)
-        try:
-            documents = list(yaml.load_all(text))
-        except YAMLError:
-            return None
         if _dump(yaml, documents) == text:
             return yaml, documents
-    yaml = _yaml(LAYOUTS[0])
-    return yaml, list(yaml.load_all(text))
+    return _yaml(LAYOUTS[0]), documents
 
 
 def _route(documents: list[Any], route: str) -> Any | None:

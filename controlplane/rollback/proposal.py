@@ -47,8 +47,9 @@ class Proposal(FrozenValue):
     labels: tuple[str, ...] = ()
 
     @property
-    def key(self) -> tuple[str, str, str]:
-        return self.environment, self.policy, self.blame_sha
+    def subject(self) -> str:
+        """The first line of the blamed commit's message."""
+        return self.blame_message.splitlines()[0] if self.blame_message else ""
 
 
 def branch_name(environment: str, policy: str, sha: str) -> str:
@@ -60,10 +61,9 @@ def proposal_labels(environment: str, extra: tuple[str, ...] = ()) -> tuple[str,
 
 
 def commit_message(p: Proposal) -> str:
-    subject = p.blame_message.splitlines()[0] if p.blame_message else p.blame_sha[:12]
     action = "Revert" if p.strategy == "revert" else "Patch back"
     return (
-        f'{action} "{subject}" in {p.environment}: {p.policy} failed\n\n'
+        f'{action} "{p.subject or p.blame_sha[:12]}" in {p.environment}: {p.policy} failed\n\n'
         f"{p.evaluation.reason}\n\n"
         f"This reverts {', '.join(s[:12] for s in p.reverts)} ({p.strategy_note}).\n\n"
         f"Controlplane-Policy: {p.policy_kind}/{p.policy}\n"
@@ -74,8 +74,7 @@ def commit_message(p: Proposal) -> str:
 
 
 def title(p: Proposal) -> str:
-    subject = p.blame_message.splitlines()[0] if p.blame_message else ""
-    return f"Rollback {p.environment}: {p.policy} failed; revert {p.blame_sha[:12]} {subject}"[
+    return f"Rollback {p.environment}: {p.policy} failed; revert {p.blame_sha[:12]} {p.subject}"[
         :250
     ].rstrip()
 
@@ -116,7 +115,6 @@ def body(p: Proposal) -> str:
         },
         sort_keys=True,
     )
-    subject = p.blame_message.splitlines()[0] if p.blame_message else ""
     lines = [
         f"**{p.policy_kind} `{p.policy}` failed in `{p.environment}`**: check `{e.check}` on "
         f"route `{e.route}`.",
@@ -125,7 +123,7 @@ def body(p: Proposal) -> str:
         "",
         f"- Evaluated at: {e.at.isoformat()}",
         f"- Breach started: {p.breach.at.isoformat()} ({p.breach.how})",
-        f"- Blamed commit: `{p.blame_sha}` by {p.blame_author}: {subject}",
+        f"- Blamed commit: `{p.blame_sha}` by {p.blame_author}: {p.subject}",
         f"- Applied at: {p.blame_applied_at.isoformat()}",
         f"- Remediation: **{p.strategy}**, {p.strategy_note}",
         f"- Commits taken back: {', '.join(f'`{s[:12]}`' for s in p.reverts)}",

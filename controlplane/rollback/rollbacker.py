@@ -24,7 +24,7 @@ from controlplane.errors import ConfigError, ControlPlaneError, MetricsUnavailab
 from controlplane.load import load_config
 from controlplane.plan import compute_plan, render_markdown
 from controlplane.policy.model import Evaluation, Outcome
-from controlplane.prometheus import PrometheusSource
+from controlplane.prometheus import PrometheusSource, connect
 from controlplane.report import render_text
 from controlplane.rollback.attribution import Blame, blame, covered_resources, onset
 from controlplane.rollback.forge import Forge, PullRequest, forge_for
@@ -42,17 +42,16 @@ from controlplane.rollback.proposal import (
     title,
 )
 from controlplane.service.gitsync import GitMirror
-from controlplane.service.history import History
+from controlplane.service.history import History, Result
 from controlplane.service.logs import register_secret
 from controlplane.spec import DesiredState
 from controlplane.spec.environment import Forge as ForgeSpec
-from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy, Strategy
+from controlplane.spec.policy import Policy, Strategy
 from controlplane.targets import Target
 from controlplane.targets.select import drivers_for
 from controlplane.validate import validate_config
 
 log = logging.getLogger("controlplane.rollback")
-Policy = SLOPolicy | CostPolicy | CanaryAnalysis
 LOOKBACK = timedelta(hours=6)  # how far back a breach start is searched
 COARSE_STEP = 15.0  # seconds; then refined to 1 s around the crossing
 
@@ -80,10 +79,6 @@ class RollbackResult:
     file: Path | None = None
 
 
-def _prometheus(url: str, token: str | None) -> PrometheusSource:
-    return PrometheusSource(url, bearer_token=token)
-
-
 def _forge(spec: ForgeSpec) -> Forge:
     register_secret(resolve_secret(spec.token))  # never in a log line, whatever fails
     return forge_for(spec)
@@ -98,7 +93,7 @@ class Rollbacker:
         dry_run: bool = False,
         targets: Callable[[DesiredState], list[Target]] = lambda d: drivers_for(d.environment),
         forge: Callable[[ForgeSpec], Forge] = _forge,
-        source: Callable[[str, str | None], PrometheusSource] = _prometheus,
+        source: Callable[[str, str | None], PrometheusSource] = connect,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.mirror = mirror
@@ -263,8 +258,7 @@ class Rollbacker:
         prometheus = state.environment.spec.prometheus
         onsets: list[tuple[datetime, str]] = []
         if prometheus is not None:
-            token = resolve_secret(prometheus.bearer_token) if prometheus.bearer_token else None
-            source = self._source(prometheus.url, token)
+            source = self._source(prometheus.url, prometheus.bearer_token)
             for item in evaluation.evidence:
                 if not item.signal or item.threshold is None or item.value is None:
                     continue
@@ -313,7 +307,7 @@ class Rollbacker:
         except (git.BadName, ValueError) as exc:
             raise ConfigError(f"--commit {sha}: no such commit in the repository") from exc
         attempts = [
-            a for a in self.history.attempts(environment, 10_000) if a.result.value == "applied"
+            a for a in self.history.attempts(environment, 10_000) if a.result is Result.APPLIED
         ]
         applied = next((a for a in attempts if a.commit_sha == commit.hexsha), None)
         return Blame(

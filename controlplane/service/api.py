@@ -7,7 +7,6 @@ compared in constant time. Health endpoints are open.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -22,16 +21,9 @@ from controlplane.errors import ControlPlaneError, TargetError
 from controlplane.plan import render_json
 from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
+from controlplane.signatures import verify_signature
 
 log = logging.getLogger("controlplane.api")
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    if not header:
-        return False
-    presented = header.removeprefix("sha256=").strip()
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def create_api(

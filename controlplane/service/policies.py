@@ -14,26 +14,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from controlplane.credentials import resolve_secret
 from controlplane.errors import ControlPlaneError
 from controlplane.load import load_config
 from controlplane.policy import DIALECTS, Evaluation, MetricSource, Outcome, evaluate_policy
-from controlplane.prometheus import BatchingSource, PrometheusSource
+from controlplane.prometheus import BatchingSource, PrometheusSource, connect
 from controlplane.rollback.rollbacker import Decision, Rollbacker
 from controlplane.service.history import History
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.reconciler import Reconciler, utc_now
 from controlplane.spec import DesiredState
-from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from controlplane.spec.policy import CanaryAnalysis, Policy
 from controlplane.validate import validate_config
 
 log = logging.getLogger("controlplane.policies")
-Policy = SLOPolicy | CostPolicy | CanaryAnalysis
 RESULT_VALUE = {Outcome.PASS: 1, Outcome.INCONCLUSIVE: 0, Outcome.FAIL: -1}
-
-
-def _prometheus(url: str, token: str | None) -> MetricSource:
-    return PrometheusSource(url, bearer_token=token)
 
 
 class PolicyRunner:
@@ -43,7 +37,7 @@ class PolicyRunner:
         history: History,
         metrics: ControllerMetrics,
         scheduler: Any | None = None,
-        source: Callable[[str, str | None], MetricSource] = _prometheus,
+        source: Callable[[str, str | None], MetricSource] = connect,
         clock: Callable[[], datetime] = utc_now,
         rollbacker: Rollbacker | None = None,
     ) -> None:
@@ -75,7 +69,7 @@ class PolicyRunner:
         state = self.live_state(environment)
         if state is None:
             return []
-        return [*state.slo_policies, *state.cost_policies, *state.canary_analyses]
+        return list(state.policies())
 
     def sync_jobs(self) -> None:
         """Schedule the policies of every live environment: one job per (environment,
@@ -136,9 +130,8 @@ class PolicyRunner:
         prometheus = state.environment.spec.prometheus
         if prometheus is None:
             return []
-        token = resolve_secret(prometheus.bearer_token) if prometheus.bearer_token else None
         dialect = DIALECTS[prometheus.dialect]
-        source = self._source(prometheus.url, token)
+        source = self._source(prometheus.url, prometheus.bearer_token)
         if isinstance(source, PrometheusSource):
             source = BatchingSource(source, dialect.route_label)
         now = self._clock()

@@ -295,3 +295,6 @@ class CanaryAnalysis(Resource):
     SCOPE: ClassVar[str] = "policy"
     kind: Literal["CanaryAnalysis"] = Field(description="Always CanaryAnalysis.")
     spec: CanaryAnalysisSpec = Field(description="Statistical checks of canary against baseline.")
+
+
+Policy = SLOPolicy | CostPolicy | CanaryAnalysis

@@ -11,7 +11,7 @@ from controlplane.spec.environment import Environment
 from controlplane.spec.gpupool import GpuPool
 from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
-from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from controlplane.spec.policy import CanaryAnalysis, CostPolicy, Policy, SLOPolicy
 from controlplane.spec.route import Route
 
 
@@ -33,6 +33,10 @@ class DesiredState:
     def name(self) -> str:
         return self.environment.name
 
+    def policies(self) -> tuple[Policy, ...]:
+        """Every policy that selects this environment, SLOs first."""
+        return (*self.slo_policies, *self.cost_policies, *self.canary_analyses)
+
     def resources(self) -> tuple[Resource, ...]:
         """All resources in dependency order."""
         return (
@@ -42,9 +46,7 @@ class DesiredState:
             *self.guardrails,
             *self.budgets,
             *self.routes,
-            *self.slo_policies,
-            *self.cost_policies,
-            *self.canary_analyses,
+            *self.policies(),
         )
 
 

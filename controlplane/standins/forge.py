@@ -10,7 +10,6 @@ controlplane's product code imports it; `controlplane forge-standin` runs it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import threading
@@ -26,6 +25,8 @@ import httpx
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from controlplane.signatures import signature_header
 
 LABEL_COLOR = "d73a4a"
 
@@ -169,7 +170,6 @@ class ForgeStandIn:
                 "repository": {"full_name": self.full_name},
             }
         ).encode()
-        signature = hmac.new(self.webhook_secret.encode(), payload, hashlib.sha256).hexdigest()
         with suppress(httpx.HTTPError):  # polling picks the merge up anyway
             httpx.post(
                 self.webhook_url,
@@ -177,7 +177,7 @@ class ForgeStandIn:
                 headers={
                     "Content-Type": "application/json",
                     "X-GitHub-Event": "push",
-                    "X-Hub-Signature-256": f"sha256={signature}",
+                    "X-Hub-Signature-256": signature_header(self.webhook_secret, payload),
                 },
                 timeout=10,
             )
