@@ -20,11 +20,11 @@ run: install
 	$(BIN)/controlplane validate
 	$(BIN)/controlplane demo
 
-## lint: ruff, mypy --strict and the import-layer contracts
+## lint: ruff, mypy --strict (the package and the tests) and the import-layer contracts
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy controlplane
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 ## system-deps: Debian's prometheus (promtool too), which the demo and the policy tests run

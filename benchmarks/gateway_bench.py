@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.processes import TOKEN, gateway, simulator
+from tests.support.processes import TOKEN, gateway, simulator
 
 V = "controlplane.dev/v1alpha1"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from controlplane.load import load_config
+from controlplane import engine
 from controlplane.plan import compute_plan, simulate
 from controlplane.spec import DesiredState, LiveState
 from controlplane.validate import validate_config
@@ -84,7 +84,7 @@ def generate(root: Path, n: int) -> None:
 
 
 def pipeline(root: Path, live: LiveState) -> Any:
-    result = validate_config(load_config(root))
+    result = validate_config(engine.load(root))
     assert result.ok, result.problems[:3]
     return compute_plan(result.states["bench"], live)
 
@@ -116,7 +116,7 @@ def measure(n: int, repeat: int) -> dict[str, float]:
         generate(root, n)
         files = sorted(root.rglob("*.yaml"))
         texts = [f.read_text() for f in files]
-        state = validate_config(load_config(root)).states["bench"]
+        state = validate_config(engine.load(root)).states["bench"]
         live = drifted_live(state)
         count = len(state.resources())
 

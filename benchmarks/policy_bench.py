@@ -20,10 +20,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controlplane.policy import Outcome, evaluate_state
-from controlplane.prometheus import BatchingSource, PrometheusSource
+from controlplane.prometheus import BatchingSource, PrometheusClient
 from controlplane.spec import DesiredState, Environment, Route
 from controlplane.spec.policy import SLOPolicy
-from tests.prometheus_fixture import History, prometheus
+from tests.support.prometheus import History, prometheus
 
 END = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 V = "controlplane.dev/v1alpha1"
@@ -73,14 +73,14 @@ def main() -> None:
             backfill = time.perf_counter() - began
             rows = []
             for name, source in (
-                ("one query per question", PrometheusSource(url)),
-                ("batched by shape", BatchingSource(PrometheusSource(url))),
+                ("one query per question", PrometheusClient(url)),
+                ("batched by shape", BatchingSource(PrometheusClient(url))),
             ):
                 began = time.perf_counter()
                 results = evaluate_state(state, source, END)
                 elapsed = time.perf_counter() - began
                 queries = (
-                    source.queries if isinstance(source, PrometheusSource) else source.inner.queries
+                    source.queries if isinstance(source, PrometheusClient) else source.inner.queries
                 )
                 fails = sum(r.outcome is Outcome.FAIL for r in results)
                 rows.append((name, elapsed, queries, len(results), fails))

@@ -27,8 +27,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from controlplane.demo.processes import wait_healthy  # noqa: E402
-from tests.processes import TOKEN, free_port, gateway, git  # noqa: E402
+from controlplane.testing.processes import wait_healthy  # noqa: E402
+from tests.support.processes import TOKEN, free_port, gateway, git  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.rollback_scenario import POLICY, breach, rollback_scenario  # noqa: E402
-from tests.service_fixture import service_running, wait_for  # noqa: E402
+from tests.support.rollback_scenario import POLICY, breach, rollback_scenario  # noqa: E402
+from tests.support.service import service_running, wait_for  # noqa: E402
 
 
 def one_run(tmp: Path, interval: str) -> tuple[float, float]:

@@ -1,18 +1,37 @@
-"""Shared fixtures: a copy of the shipped example config to break in each test."""
+"""Shared fixtures, the folder-to-marker rule, and the golden-file flag.
+
+Tests under tests/integration/ are marked `integration` (real processes: git, the gateway,
+Prometheus, promtool); under tests/e2e/, `e2e` (a whole user story); under tests/unit/, they
+are the fast set, which may start no process at all (enforced by a fixture there).
+"""
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from controlplane.errors import Problem
-from controlplane.load import load_config
-from controlplane.validate import Validation, validate_config
+from tests.support.config import REPO
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+MARK_BY_FOLDER = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="rewrite the golden files under tests/ from what the code renders now",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).resolve().relative_to(TESTS).parts[0]
+        mark = MARK_BY_FOLDER.get(folder)
+        if mark is not None:
+            item.add_marker(mark)
 
 
 @pytest.fixture
@@ -22,25 +41,3 @@ def config(tmp_path: Path) -> Path:
     for folder in ("environments", "policies"):
         shutil.copytree(REPO / folder, root / folder)
     return root
-
-
-def edit(root: Path, file: str, old: str, new: str, count: int = 1) -> None:
-    """Replace text in a config file; fails loudly if the text is not there."""
-    path = root / file
-    text = path.read_text()
-    assert text.count(old) >= count, f"{old!r} not found {count} time(s) in {file}"
-    path.write_text(text.replace(old, new, count))
-
-
-def validate(root: Path, envs: list[str] | None = None) -> Validation:
-    return validate_config(load_config(root), envs)
-
-
-def only(problems: tuple[Problem, ...] | list[Problem], rule: str) -> Problem:
-    """The single problem of a rule; fails listing everything found otherwise."""
-    matching = [p for p in problems if p.rule == rule]
-    assert len(matching) == 1, "\n".join(map(str, problems))
-    return matching[0]
-
-
-Editor = Callable[[Path], None]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import secrets
 import shutil
 import signal
@@ -31,69 +30,15 @@ from typing import Any, TextIO
 
 import httpx
 
-from controlplane.demo.processes import controlplane, free_port, started, wait_healthy
-from controlplane.errors import ConfigError
+from controlplane.demo.overlay import apply_overlay
+from controlplane.errors import DemoError, UsageError
+from controlplane.example import example_files
+from controlplane.schema import REFERENCE_FILE, render_reference, render_schema_files
 from controlplane.signatures import signature_header
+from controlplane.testing.processes import controlplane, free_port, started, wait_healthy
 
-SHIPPED = Path(__file__).resolve().parent.parent.parent
 POLICY = "demo-latency"
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
-ENVIRONMENT = """\
-# yaml-language-server: $schema=../../schemas/environment.json
-# Dev, as the demo runs it: every service on 127.0.0.1.
-apiVersion: controlplane.dev/v1alpha1
-kind: Environment
-metadata:
-  name: dev
-spec:
-  targets:
-    - type: gateway
-      url: {gateway}
-      token: env:CONTROLPLANE_GATEWAY_TOKEN
-  prometheus:
-    url: {prometheus}
-  forge:
-    type: github
-    url: {forge}                # the forge STAND-IN, not GitHub
-    repository: demo/llm-platform-config
-    token: env:DEMO_FORGE_TOKEN
-    reviewers: [oncall]
-  prune: true
-  selfHeal: false
-"""
-POLICY_YAML = """\
-# yaml-language-server: $schema=../schemas/slopolicy.json
-# Dev's chat TTFT p99 under 300 ms over the last 20 s; a breach opens a rollback PR.
-apiVersion: controlplane.dev/v1alpha1
-kind: SLOPolicy
-metadata:
-  name: demo-latency
-spec:
-  selector: {environments: [dev], routes: [chat]}
-  interval: 2s
-  failAfter: 2
-  remediation: {strategy: revert, cooldown: 1h}
-  guards:
-    - {name: ttft-p99, metric: ttft, quantile: 0.99, threshold: 300ms, for: 20s, minSamples: 20}
-"""
-CANARY_MODEL = """
----
-apiVersion: controlplane.dev/v1alpha1
-kind: Model
-metadata:
-  name: chat-canary
-spec:
-  baseModel: meta-llama/Llama-3.1-8B-Instruct
-  parameterCount: 8B
-  quantization: bf16
-  framework: openai-compatible
-  endpoint: {endpoint}
-  pricing: {{inputPer1M: 0.02, outputPer1M: 0.06}}
-"""
-
-
-class DemoError(Exception):
-    """A stage did not happen in time; the message says which."""
 
 
 @dataclass
@@ -190,34 +135,22 @@ class Demo:
     # --- stages ------------------------------------------------------------------------------
 
     def seed(self) -> str:
+        """The shipped example config (package data) with the demo's base overlay, and its
+        schemas, pushed as the first commit of a new bare repository."""
         origin, work = self.root / "origin.git", self.root / "work"
         for command in (
             ["git", "init", "-q", "--bare", "-b", "main", str(origin)],
             ["git", "clone", "-q", str(origin), str(work)],  # empty, and says so on stderr
         ):
             subprocess.run(command, check=True, capture_output=True)
-        for folder in ("environments", "policies", "schemas"):
-            shutil.copytree(SHIPPED / folder, work / folder)
-        (work / "environments/dev/environment.yaml").write_text(
-            ENVIRONMENT.format(
-                gateway=self.urls["gateway"],
-                prometheus=self.urls["prometheus"],
-                forge=self.urls["forge"],
-            )
-        )
-        models = work / "environments/dev/models.yaml"
-        models.write_text(
-            re.sub(
-                r"endpoint: http://127\.0\.0\.1:\d+/v1",
-                f"endpoint: {self.urls['stable']}/v1",
-                models.read_text(),
-            )
-        )
-        routes = work / "environments/dev/routes.yaml"  # room for the demo's burst of traffic
-        routes.write_text(
-            re.sub(r"requestsPerMinute: \d+", "requestsPerMinute: 100000", routes.read_text())
-        )
-        (work / f"policies/{POLICY}.yaml").write_text(POLICY_YAML)
+        for relative, content in example_files():
+            (work / relative).parent.mkdir(parents=True, exist_ok=True)
+            (work / relative).write_bytes(content)
+        schemas = {**render_schema_files(), REFERENCE_FILE: render_reference()}
+        (work / "schemas").mkdir()
+        for name, text in schemas.items():
+            (work / "schemas" / name).write_text(text, encoding="utf-8")
+        apply_overlay(work, "base", self.urls)
         return self.push("Dev on the demo's loopback services, with a TTFT policy")
 
     def prometheus_config(self) -> Path:
@@ -234,17 +167,7 @@ class Demo:
         return config
 
     def canary(self) -> str:
-        work = self.root / "work"
-        with (work / "environments/dev/models.yaml").open("a") as models:
-            models.write(CANARY_MODEL.format(endpoint=f"{self.urls['canary']}/v1"))
-        routes = work / "environments/dev/routes.yaml"
-        routes.write_text(
-            routes.read_text().replace(
-                "  model: chat-small\n",
-                "  model: chat-small\n  canary: {model: chat-canary, percent: 30}\n",
-                1,
-            )
-        )
+        apply_overlay(self.root / "work", "canary", self.urls)
         return self.push("Canary chat-canary at 30% on chat")
 
     async def _traffic(self, stop: threading.Event, counts: dict[str, int]) -> None:
@@ -439,7 +362,7 @@ class Demo:
 def run_demo(requests: int = 900, rate: float = 25, keep: bool = False) -> int:
     """The demo; 0 when every stage happened."""
     if shutil.which("prometheus") is None:
-        raise ConfigError(
+        raise UsageError(
             "the demo needs Prometheus to see the SLO breach: install it with "
             "`sudo apt-get install prometheus` (Debian/Ubuntu; `make system-deps` does it), or "
             "put a prometheus binary from https://prometheus.io/download/ on PATH"

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from controlplane.errors import ConfigError
 from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.snapshot import Snapshot
@@ -63,17 +64,27 @@ def save_snapshot(snapshot: Snapshot, path: Path) -> None:
 
 
 def load_snapshot(path: Path) -> Snapshot:
+    """The snapshot saved in PATH (empty when there is none); ConfigError when it cannot be
+    read as one, rather than serving a half-understood config."""
     if not path.exists():
         return Snapshot()
-    body = json.loads(path.read_text(encoding="utf-8"))
-    resources = {}
-    versions = {}
-    for item in body["resources"]:
-        key = (item["kind"], item["name"])
-        resources[key] = KIND_BY_NAME[item["kind"]].model_validate(item["document"])
-        versions[key] = int(item["version"])
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        resources = {}
+        versions = {}
+        for item in body["resources"]:
+            key = (item["kind"], item["name"])
+            resources[key] = KIND_BY_NAME[item["kind"]].model_validate(item["document"])
+            versions[key] = int(item["version"])
+        version = int(body["version"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ValidationError is a ValueError
+        why = str(exc.strerror) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(
+            f"{path}: not a gateway state file ({why.splitlines()[0]}); move it away to start "
+            "with an empty config"
+        ) from exc
     return Snapshot(
-        version=int(body["version"]),
+        version=version,
         resources=MappingProxyType(resources),
         versions=MappingProxyType(versions),
     )

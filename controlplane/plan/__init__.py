@@ -1,15 +1,20 @@
-"""Plans: the changes that make a live state equal to the desired state, and their renderings."""
+"""Plans: the changes that make a live state equal to the desired state, as values. Pure.
+
+Rendering them is `controlplane.render`'s; carrying them out is the engine's executors'."""
 
 from controlplane.plan.compute import capacity, compute_plan, diff_fields, document_of
 from controlplane.plan.model import Capacity, Change, ChangeKind, FieldChange, Plan, Skipped
-from controlplane.plan.render import render_json, render_markdown, render_text
+from controlplane.plan.outcome import ApplyResult, ChangeResult, Outcome
 from controlplane.plan.simulate import owned_resource, simulate
 
 __all__ = [
+    "ApplyResult",
     "Capacity",
     "Change",
     "ChangeKind",
+    "ChangeResult",
     "FieldChange",
+    "Outcome",
     "Plan",
     "Skipped",
     "capacity",
@@ -17,8 +22,5 @@ __all__ = [
     "diff_fields",
     "document_of",
     "owned_resource",
-    "render_json",
-    "render_markdown",
-    "render_text",
     "simulate",
 ]

@@ -11,16 +11,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from controlplane.spec import DesiredState
 
 Key = tuple[str, str]  # (kind, name)
-APPLIED, IN_SYNC = "applied", "in-sync"  # history.Result values (a StrEnum compares equal)
+APPLIED, IN_SYNC = "applied", "in-sync"  # history's AttemptResult values (a StrEnum compares equal)
+
+
+class ChangedResource(Protocol):
+    """What attribution reads of one applied change."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 class AppliedAttempt(Protocol):
-    """What attribution reads of one reconcile attempt (controlplane.service.history)."""
+    """What attribution reads of one reconcile attempt (controlplane.history's Attempt)."""
 
     @property
     def commit_sha(self) -> str: ...
@@ -35,7 +44,7 @@ class AppliedAttempt(Protocol):
     @property
     def result(self) -> str: ...
     @property
-    def changes(self) -> tuple[dict[str, Any], ...]: ...
+    def changes(self) -> Sequence[ChangedResource]: ...
 
 
 @dataclass(frozen=True)
@@ -89,13 +98,7 @@ def blame(
         if attempt.result != APPLIED or attempt.started_at > breach_start:
             continue
         changed = tuple(
-            sorted(
-                {
-                    (str(c.get("kind")), str(c.get("name")))
-                    for c in attempt.changes
-                    if (c.get("kind"), c.get("name")) in covered
-                }
-            )
+            sorted({(c.kind, c.name) for c in attempt.changes if (c.kind, c.name) in covered})
         )
         if not changed:
             continue

@@ -1,22 +1,13 @@
-"""The `patch` remediation: a minimal edit of one route, written back with its comments and layout.
-
-ruamel.yaml's round-trip mode keeps comments, key order, quoting and flow style. Indentation is
-not recorded in the file, so the layout that reproduces the untouched file byte for byte is
-chosen first; the edit then changes only the lines it must. Pure: texts in, text out.
-"""
+"""The `patch` remediation: a minimal edit of one route, written back with its comments and
+layout (`controlplane.config.roundtrip`). Pure: texts in, text out."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-# (mapping, sequence, offset) indentations, most common first.
-LAYOUTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0), (2, 4, 0))
+from controlplane.config.roundtrip import EditableYaml, load_editable
 
 
 @dataclass(frozen=True)
@@ -26,58 +17,17 @@ class Patch:
     description: str
 
 
-def _yaml(layout: tuple[int, int, int]) -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long lines
-    mapping, sequence, offset = layout
-    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
-    return yaml
-
-
-def _dump(yaml: YAML, documents: list[Any]) -> str:
-    out = io.StringIO()
-    yaml.dump_all(documents, out)
-    return out.getvalue()
-
-
-def _load(text: str) -> tuple[YAML, list[Any]] | None:
-    """The documents of a file, and a YAML whose layout reproduces the file unchanged."""
-    try:
-        documents = list(_yaml(LAYOUTS[0]).load_all(text))  # reading ignores the layout
-    except YAMLError:
-        return None
-    for layout in LAYOUTS:
-        yaml = _yaml(layout)
-        if _dump(yaml, documents) == text:
-            return yaml, documents
-    return _yaml(LAYOUTS[0]), documents
-
-
-def _route(documents: list[Any], route: str) -> Any | None:
-    for document in documents:
-        if (
-            isinstance(document, dict)
-            and document.get("kind") == "Route"
-            and isinstance(document.get("metadata"), dict)
-            and document["metadata"].get("name") == route
-            and isinstance(document.get("spec"), dict)
-        ):
-            return document
-    return None
-
-
-def _find(files: Mapping[str, str], route: str) -> tuple[str, YAML, list[Any], Any] | None:
+def _find(files: Mapping[str, str], route: str) -> tuple[str, EditableYaml, Any] | None:
+    """The file holding Route `route`, loaded for editing, and the route's document."""
     for path, text in sorted(files.items()):
         if "Route" not in text or route not in text:
             continue
-        loaded = _load(text)
-        if loaded is None:
+        editable = load_editable(text)
+        if editable is None:
             continue
-        yaml, documents = loaded
-        document = _route(documents, route)
-        if document is not None:
-            return path, yaml, documents, document
+        document = editable.resource("Route", route)
+        if document is not None and isinstance(document.get("spec"), dict):
+            return path, editable, document
     return None
 
 
@@ -90,10 +40,10 @@ def patch_route(files: Mapping[str, str], route: str, previous: Mapping[str, str
     found = _find(files, route)
     if found is None:
         return None
-    path, yaml, documents, document = found
+    path, editable, document = found
     spec = document["spec"]
     before = _find(previous, route)
-    old_spec = before[3]["spec"] if before else None
+    old_spec = before[2]["spec"] if before else None
     changed = [
         k for k in {*spec, *(old_spec or {})} if old_spec is None or spec.get(k) != old_spec.get(k)
     ]
@@ -102,7 +52,7 @@ def patch_route(files: Mapping[str, str], route: str, previous: Mapping[str, str
         canary["percent"] = 0
         return Patch(
             path,
-            _dump(yaml, documents),
+            editable.dump(),
             f"set the canary percent of route {route} (model {canary.get('model')}) to 0",
         )
     if old_spec is None or not changed:
@@ -113,4 +63,4 @@ def patch_route(files: Mapping[str, str], route: str, previous: Mapping[str, str
         else:
             del spec[key]
     fields = ", ".join(f"spec.{k}" for k in sorted(changed))
-    return Patch(path, _dump(yaml, documents), f"restored {fields} of route {route}")
+    return Patch(path, editable.dump(), f"restored {fields} of route {route}")

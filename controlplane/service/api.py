@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
-from controlplane.errors import ControlPlaneError, TargetError
-from controlplane.plan import render_json
+from controlplane.errors import ControlPlaneError
+from controlplane.history import Trigger
+from controlplane.render import render_plan_json
 from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
 from controlplane.signatures import verify_signature
@@ -77,9 +78,9 @@ def create_api(
         known(environment)
         try:
             plans = reconciler.pending_plans(environment)
-        except (ControlPlaneError, TargetError) as exc:
+        except ControlPlaneError as exc:
             raise HTTPException(409, str(exc)) from exc
-        body = [json.loads(render_json(p)) for p in plans]
+        body = [json.loads(render_plan_json(p)) for p in plans]
         return JSONResponse({"environment": environment, "plans": body})
 
     @api.get("/environments/{environment}/history")
@@ -91,7 +92,7 @@ def create_api(
     @api.post("/environments/{environment}/sync", status_code=202)
     def sync(environment: str) -> dict[str, str]:
         known(environment)
-        reconciler.trigger(environment, "manual")
+        reconciler.trigger(environment, Trigger.MANUAL)
         return {"environment": environment, "status": "sync requested"}
 
     @api.get("/policies")
@@ -161,7 +162,7 @@ def create_api(
             reconciler.metrics.webhooks.labels("ignored").inc()
             return {"status": "ignored", "reason": f"push to {ref}, not {branch}"}
         reconciler.metrics.webhooks.labels("accepted").inc()
-        reconciler.trigger_all("webhook")
+        reconciler.trigger_all(Trigger.WEBHOOK)
         return {"status": "reconcile requested"}
 
     @app.get("/healthz", include_in_schema=False)
@@ -170,7 +171,7 @@ def create_api(
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> Response:
-        ready = (reconciler.mirror.path / "HEAD").exists()
+        ready = reconciler.mirror.ready
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)

@@ -14,17 +14,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from controlplane.errors import ControlPlaneError
-from controlplane.load import load_config
-from controlplane.policy import DIALECTS, Evaluation, MetricSource, Outcome, evaluate_policy
-from controlplane.prometheus import BatchingSource, PrometheusSource, connect
-from controlplane.rollback.rollbacker import Decision, Rollbacker
-from controlplane.service.history import History
+from controlplane import engine
+from controlplane.engine import Rollbacker
+from controlplane.errors import ConfigError, ControlPlaneError
+from controlplane.history import History
+from controlplane.policy import Evaluation, MetricSource, Outcome, evaluate_policy
+from controlplane.rollback.decision import Decision
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.reconciler import Reconciler, utc_now
-from controlplane.spec import DesiredState
+from controlplane.spec import DesiredState, Environment
 from controlplane.spec.policy import CanaryAnalysis, Policy
-from controlplane.validate import validate_config
 
 log = logging.getLogger("controlplane.policies")
 RESULT_VALUE = {Outcome.PASS: 1, Outcome.INCONCLUSIVE: 0, Outcome.FAIL: -1}
@@ -37,7 +36,7 @@ class PolicyRunner:
         history: History,
         metrics: ControllerMetrics,
         scheduler: Any | None = None,
-        source: Callable[[str, str | None], MetricSource] = connect,
+        source: Callable[[Environment], MetricSource | None] = engine.metric_source_for,
         clock: Callable[[], datetime] = utc_now,
         rollbacker: Rollbacker | None = None,
     ) -> None:
@@ -59,10 +58,11 @@ class PolicyRunner:
         key = (environment, live.commit_sha)
         if key not in self._states:
             self._states = {k: v for k, v in self._states.items() if k[0] != environment}
-            result = validate_config(
-                load_config(self.reconciler.mirror.path, live.commit_sha), [environment]
-            )
-            self._states[key] = result.states.get(environment)
+            try:
+                state = engine.desired_state(self.reconciler.mirror.path, environment, key[1])
+            except ConfigError:  # a commit never changes: it stays without policies
+                state = None
+            self._states[key] = state
         return self._states[key]
 
     def policies(self, environment: str) -> list[Policy]:
@@ -127,13 +127,10 @@ class PolicyRunner:
             return []
 
     def _run(self, state: DesiredState, policies: list[Policy]) -> list[Evaluation]:
-        prometheus = state.environment.spec.prometheus
-        if prometheus is None:
+        source = self._source(state.environment)
+        if source is None:
             return []
-        dialect = DIALECTS[prometheus.dialect]
-        source = self._source(prometheus.url, prometheus.bearer_token)
-        if isinstance(source, PrometheusSource):
-            source = BatchingSource(source, dialect.route_label)
+        dialect = engine.dialect_for(state.environment)
         now = self._clock()
         results: list[Evaluation] = []
         for policy in policies:

@@ -8,7 +8,8 @@ What a pass records (in the history):
 - an invalid commit: INVALID with the problems; nothing is applied, live stays at the last good
   commit;
 - changes to make for a new commit (or a manual sync, or self-heal): RUNNING, then APPLIED or
-  FAILED after retries with exponential backoff and jitter;
+  FAILED after retries with exponential backoff and jitter (each retry replans from what is live
+  then: the executor refuses a plan whose live state has moved);
 - changes found on a commit already applied, with self-heal off: DRIFT, nothing applied;
 - a new commit that needs no change: IN_SYNC.
 Repeated identical outcomes (the same drift or the same invalid commit on every poll) are
@@ -21,44 +22,51 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from controlplane.apply import apply_plan
-from controlplane.errors import ControlPlaneError, TargetError
-from controlplane.load import load_config
-from controlplane.plan import Plan, compute_plan
-from controlplane.report import render_text
-from controlplane.service.gitsync import Commit, GitMirror
-from controlplane.service.history import History, Result
+from controlplane import engine
+from controlplane.engine import TargetPlan
+from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
+from controlplane.history import AppliedChange, AttemptResult, History, Trigger
+from controlplane.plan import Change, Plan
+from controlplane.repo import Commit, GitMirror
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.spec import DesiredState
 from controlplane.targets import Target
-from controlplane.targets.select import drivers_for
-from controlplane.validate import validate_config
 
 log = logging.getLogger("controlplane.reconciler")
+# When passes coalesce, the strongest reason wins: a person asking beats a hint beats a poll.
+STRENGTH = (Trigger.MANUAL, Trigger.WEBHOOK, Trigger.STARTUP, Trigger.POLL)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class SyncStatus(StrEnum):
+    SYNCED = "synced"
+    OUT_OF_SYNC = "out-of-sync"
+    DEGRADED = "degraded"
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class EnvironmentStatus:
     """What the API reports for one environment."""
 
-    sync: str = "unknown"  # synced | out-of-sync | degraded | unknown
+    sync: SyncStatus = SyncStatus.UNKNOWN
     message: str = ""
     head_commit: str = ""
     checked_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "sync": self.sync,
+            "sync": self.sync.value,
             "message": self.message,
             "headCommit": self.head_commit,
             "checkedAt": self.checked_at.isoformat() if self.checked_at else None,
@@ -68,7 +76,11 @@ class EnvironmentStatus:
 @dataclass
 class _Slot:
     running: bool = False
-    pending: set[str] = field(default_factory=set)
+    pending: set[Trigger] = field(default_factory=set)
+
+
+def _applied(target: Target, changes: Sequence[Change]) -> list[AppliedChange]:
+    return [AppliedChange(c.action, c.kind, c.name, target.name) for c in changes]
 
 
 class Reconciler:
@@ -81,7 +93,9 @@ class Reconciler:
         attempts: int = 3,
         retry_base: float = 0.5,
         retry_max: float = 10.0,
-        targets: Callable[[DesiredState], list[Target]] = lambda d: drivers_for(d.environment),
+        targets: Callable[[DesiredState], list[Target]] = lambda d: engine.targets_for(
+            d.environment
+        ),
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         on_synced: Callable[[str], None] | None = None,
@@ -106,7 +120,7 @@ class Reconciler:
 
     # --- triggers ----------------------------------------------------------------------------
 
-    def trigger(self, environment: str, reason: str) -> None:
+    def trigger(self, environment: str, reason: Trigger) -> None:
         """Ask for a pass. If one is running, one more pass follows it (bursts coalesce)."""
         with self._lock:
             slot = self._slots.setdefault(environment, _Slot())
@@ -116,7 +130,7 @@ class Reconciler:
             slot.running = True
         self._pool.submit(self._run, environment, reason)
 
-    def trigger_all(self, reason: str) -> None:
+    def trigger_all(self, reason: Trigger) -> None:
         for environment in self.environments(refresh=True):
             self.trigger(environment, reason)
 
@@ -129,8 +143,7 @@ class Reconciler:
             return self.known_environments
         try:
             commit = self.mirror.fetch()
-            loaded = load_config(self.mirror.path, commit.sha)
-            self.known_environments = list(loaded.environments)
+            self.known_environments = list(engine.load(self.mirror.path, commit.sha).environments)
         except ControlPlaneError as exc:
             log.error("cannot list environments: %s", exc)
         return self.known_environments
@@ -143,7 +156,7 @@ class Reconciler:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, environment: str, reason: str) -> None:
+    def _run(self, environment: str, reason: Trigger) -> None:
         while True:
             try:
                 self.reconcile(environment, reason)
@@ -154,14 +167,12 @@ class Reconciler:
                 if not slot.pending:
                     slot.running = False
                     return
-                # "manual" wins over "webhook" wins over "poll" when they coalesce.
-                order = ("manual", "webhook", "startup", "poll")
-                reason = min(slot.pending, key=lambda r: order.index(r) if r in order else 9)
+                reason = min(slot.pending, key=STRENGTH.index)
                 slot.pending.clear()
 
     # --- one pass ----------------------------------------------------------------------------
 
-    def reconcile(self, environment: str, reason: str) -> None:
+    def reconcile(self, environment: str, reason: Trigger) -> None:
         started = time.perf_counter()
         try:
             self._reconcile(environment, reason)
@@ -169,91 +180,69 @@ class Reconciler:
             elapsed = time.perf_counter() - started
             self.metrics.reconcile_duration.labels(environment).observe(elapsed)
 
-    def _reconcile(self, environment: str, reason: str) -> None:
+    def _reconcile(self, environment: str, reason: Trigger) -> None:
         status = self.status.setdefault(environment, EnvironmentStatus())
         status.checked_at = self._clock()
         try:
             commit = self.mirror.fetch()
         except ControlPlaneError as exc:
-            self._degraded(environment, status, str(exc))
+            self._degraded(status, str(exc))
             return
         status.head_commit = commit.sha
         extra = {"environment": environment, "commit": commit.sha[:12]}
         try:
-            desired = self._desired(environment, commit, status)
-            if desired is None:
-                return
-            targets = self._targets(desired)
-            plans = [(t, compute_plan(desired, t.read(), t.capabilities.kinds)) for t in targets]
-        except (ControlPlaneError, TargetError) as exc:
-            self._degraded(environment, status, str(exc))
+            desired = engine.desired_state(self.mirror.path, environment, commit.sha)
+        except InvalidConfig as exc:
+            self._invalid(environment, commit, exc.report.strip(), status)
+            return
+        except ConfigError as exc:
+            self._invalid(environment, commit, str(exc), status)
+            return
+        except ControlPlaneError as exc:
+            self._degraded(status, str(exc))
+            log.error("cannot read the commit: %s", exc, extra=extra)
+            return
+        try:
+            plans = engine.plan_targets(desired, self._targets(desired))
+        except ControlPlaneError as exc:
+            self._degraded(status, str(exc))
             log.error("cannot plan: %s", exc, extra=extra)
             return
         last_ok = self.history.last_success(environment)
-        if all(plan.empty for _, plan in plans):
+        if all(p.plan.empty for p in plans):
             if last_ok is None or last_ok.commit_sha != commit.sha:
-                self._record(environment, commit, reason, Result.IN_SYNC)
+                self._record(environment, commit, reason, AttemptResult.IN_SYNC)
             self._synced(environment, status, commit.sha)
             return
         applied_already = last_ok is not None and last_ok.commit_sha == commit.sha
-        if applied_already and reason != "manual" and not desired.environment.spec.self_heal:
+        manual = reason is Trigger.MANUAL
+        if applied_already and not manual and not desired.environment.spec.self_heal:
             self._drift(environment, commit, reason, plans, status)
             return
-        why = "self-heal" if applied_already and reason != "manual" else reason
+        why = Trigger.SELF_HEAL if applied_already and not manual else reason
         self._apply(environment, commit, why, desired, plans, status)
-
-    def _desired(
-        self, environment: str, commit: Commit, status: EnvironmentStatus
-    ) -> DesiredState | None:
-        loaded = load_config(self.mirror.path, commit.sha)
-        if environment not in loaded.environments:
-            problem = f"commit {commit.sha[:12]} has no environments/{environment}/"
-            self._invalid(environment, commit, problem, status)
-            return None
-        result = validate_config(loaded, [environment])
-        if not result.ok:
-            text = render_text(result, [environment]).strip()
-            self._invalid(environment, commit, text, status)
-            return None
-        return result.states[environment]
 
     def _apply(
         self,
         environment: str,
         commit: Commit,
-        reason: str,
+        reason: Trigger,
         desired: DesiredState,
-        plans: list[tuple[Target, Plan]],
+        plans: list[TargetPlan],
         status: EnvironmentStatus,
     ) -> None:
         extra = {"environment": environment, "commit": commit.sha[:12]}
         attempt = self.history.start(
             environment, commit.sha, commit.author, commit.message, reason, self._clock()
         )
-        applied: list[dict[str, str]] = []
+        applied: list[AppliedChange] = []
         error = ""
-        for target, plan in plans:
+        for planned in plans:
+            target, plan = planned.target, planned.plan
             for try_number in range(1, self._attempts + 1):
-                result = apply_plan(plan, target)
-                for r in result.results:
-                    if r.outcome.value == "applied":
-                        change = {
-                            "action": r.change.action.value,
-                            "kind": r.change.kind,
-                            "name": r.change.name,
-                            "target": target.name,
-                        }
-                        applied.append(change)
-                        log.info(
-                            "applied %s %s",
-                            change["action"],
-                            r.change.ref,
-                            extra={**extra, "change": r.change.ref},
-                        )
-                if result.ok:
-                    error = ""
+                error = self._apply_once(plan, target, applied, extra)
+                if not error:
                     break
-                error = "; ".join(r.error for r in result.results if r.error)
                 log.warning(
                     "apply failed (try %d of %d): %s",
                     try_number,
@@ -265,19 +254,38 @@ class Reconciler:
                     break
                 self._backoff(try_number)
                 try:  # level-triggered: replan from what is live now
-                    plan = compute_plan(desired, target.read(), target.capabilities.kinds)
+                    plan = engine.plan_target(desired, target)
                 except TargetError as exc:
                     error = str(exc)
             if error:
                 break
-        result_kind = Result.FAILED if error else Result.APPLIED
-        self.history.finish(attempt, result_kind, self._clock(), error, applied)
-        self.metrics.applies.labels(environment, result_kind.value).inc()
+        result = AttemptResult.FAILED if error else AttemptResult.APPLIED
+        self.history.finish(attempt, result, self._clock(), error, applied)
+        self.metrics.applies.labels(environment, result.value).inc()
         if error:
-            self._degraded(environment, status, f"apply of {commit.sha[:12]} failed: {error}")
+            self._degraded(status, f"apply of {commit.sha[:12]} failed: {error}")
         else:
             self._synced(environment, status, commit.sha)
-            log.info("environment synced (%s)", reason, extra=extra)
+            log.info("environment synced (%s)", reason.value, extra=extra)
+
+    @staticmethod
+    def _apply_once(
+        plan: Plan, target: Target, applied: list[AppliedChange], extra: dict[str, str]
+    ) -> str:
+        """Apply `plan` once, adding what landed to `applied`; the error, or "" on success."""
+        try:
+            result = engine.apply_plan(plan, target)
+        except TargetError as exc:
+            return str(exc)
+        for change in _applied(target, result.applied):
+            applied.append(change)
+            log.info(
+                "applied %s %s",
+                change.action.value,
+                change.ref,
+                extra={**extra, "change": change.ref},
+            )
+        return result.error
 
     def _backoff(self, try_number: int) -> None:
         delay = min(self._retry_max, self._retry_base * 2 ** (try_number - 1))
@@ -289,10 +297,10 @@ class Reconciler:
         self,
         environment: str,
         commit: Commit,
-        reason: str,
-        result: Result,
+        reason: Trigger,
+        result: AttemptResult,
         error: str = "",
-        changes: list[dict[str, str]] | None = None,
+        changes: Sequence[AppliedChange] = (),
     ) -> None:
         now = self._clock()
         attempt = self.history.start(
@@ -301,21 +309,21 @@ class Reconciler:
         self.history.finish(attempt, result, now, error, changes)
         self.metrics.applies.labels(environment, result.value).inc()
 
-    def _repeats(self, environment: str, sha: str, result: Result) -> bool:
+    def _repeats(self, environment: str, sha: str, result: AttemptResult) -> bool:
         last = self.history.last(environment)
         return last is not None and last.commit_sha == sha and last.result is result
 
     def _invalid(
         self, environment: str, commit: Commit, problems: str, status: EnvironmentStatus
     ) -> None:
-        if not self._repeats(environment, commit.sha, Result.INVALID):
-            self._record(environment, commit, "validate", Result.INVALID, problems)
+        if not self._repeats(environment, commit.sha, AttemptResult.INVALID):
+            self._record(environment, commit, Trigger.VALIDATE, AttemptResult.INVALID, problems)
             log.error(
                 "commit is invalid; nothing applied",
                 extra={"environment": environment, "commit": commit.sha[:12], "error": problems},
             )
         live = self.history.last_success(environment)
-        status.sync = "degraded"
+        status.sync = SyncStatus.DEGRADED
         status.message = (
             f"commit {commit.sha[:12]} is invalid and was not applied; live stays at "
             f"{live.commit_sha[:12] if live else 'nothing applied yet'}:\n{problems}"
@@ -325,37 +333,34 @@ class Reconciler:
         self,
         environment: str,
         commit: Commit,
-        reason: str,
-        plans: list[tuple[Target, Plan]],
+        reason: Trigger,
+        plans: list[TargetPlan],
         status: EnvironmentStatus,
     ) -> None:
-        changes = [
-            {"action": c.action.value, "kind": c.kind, "name": c.name, "target": t.name}
-            for t, plan in plans
-            for c in plan.changes
-        ]
+        changes = [c for p in plans for c in _applied(p.target, p.plan.changes)]
         self.metrics.drift.labels(environment).inc()
-        if not self._repeats(environment, commit.sha, Result.DRIFT):
-            self._record(environment, commit, reason, Result.DRIFT, "", changes)
+        if not self._repeats(environment, commit.sha, AttemptResult.DRIFT):
+            self._record(environment, commit, reason, AttemptResult.DRIFT, "", changes)
             log.warning(
                 "drift detected; self-heal is off",
                 extra={"environment": environment, "commit": commit.sha[:12]},
             )
-        status.sync = "out-of-sync"
+        status.sync = SyncStatus.OUT_OF_SYNC
         status.message = "drift: live differs from the applied commit in " + ", ".join(
-            f"{c['kind']}/{c['name']}" for c in changes
+            c.ref for c in changes
         )
 
     def _synced(self, environment: str, status: EnvironmentStatus, sha: str) -> None:
-        status.sync = "synced"
+        status.sync = SyncStatus.SYNCED
         status.message = ""
         self.metrics.last_success.labels(environment).set(self._clock().timestamp())
         self.metrics.set_applied_commit(environment, sha)
         if self.on_synced is not None:
             self.on_synced(environment)
 
-    def _degraded(self, environment: str, status: EnvironmentStatus, message: str) -> None:
-        status.sync = "degraded"
+    @staticmethod
+    def _degraded(status: EnvironmentStatus, message: str) -> None:
+        status.sync = SyncStatus.DEGRADED
         status.message = message
 
     def _mark_interrupted(self) -> None:
@@ -365,12 +370,7 @@ class Reconciler:
         )
 
     def pending_plans(self, environment: str) -> list[Plan]:
+        """What a pass would change now (for the API); ControlPlaneError when it cannot say."""
         commit = self.mirror.fetch()
-        loaded = load_config(self.mirror.path, commit.sha)
-        result = validate_config(loaded, [environment])
-        if not result.ok:
-            raise ControlPlaneError(render_text(result, [environment]).strip())
-        desired = result.states[environment]
-        return [
-            compute_plan(desired, t.read(), t.capabilities.kinds) for t in self._targets(desired)
-        ]
+        desired = engine.desired_state(self.mirror.path, environment, commit.sha)
+        return [p.plan for p in engine.plan_targets(desired, self._targets(desired))]

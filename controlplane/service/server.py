@@ -7,12 +7,11 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controlplane.credentials import resolve_secret
+from controlplane.engine import Rollbacker
+from controlplane.history import Trigger
 from controlplane.http_server import serve_http
-from controlplane.rollback.rollbacker import Rollbacker
+from controlplane.logs import configure_logging
 from controlplane.service.api import create_api
-from controlplane.service.gitsync import GitMirror, repo_url
-from controlplane.service.history import History
-from controlplane.service.logs import configure_logging, register_secret
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
@@ -22,22 +21,15 @@ log = logging.getLogger("controlplane.serve")
 
 
 def serve(settings: ServiceSettings) -> None:
-    configure_logging()
+    configure_logging(json_lines=True)
     settings.workdir.mkdir(parents=True, exist_ok=True)
     token_ref, token_source = settings.credential("api-token", settings.api_token)
     secret_ref, secret_source = settings.credential("webhook-secret", settings.webhook_secret)
     api_token, webhook_secret = resolve_secret(token_ref), resolve_secret(secret_ref)
-    register_secret(api_token)
-    register_secret(webhook_secret)
-    mirror = GitMirror(
-        repo_url(settings.repo),
-        settings.workdir / "mirror.git",
-        settings.branch,
-        settings.git_token,
-    )
+    mirror = settings.mirror()
     reconciler = Reconciler(
         mirror=mirror,
-        history=History(settings.history_url),
+        history=settings.history(),
         metrics=ControllerMetrics(),
         environments=settings.environments,
         attempts=settings.apply_attempts,
@@ -54,7 +46,7 @@ def serve(settings: ServiceSettings) -> None:
     reconciler.on_synced = lambda _: runner.sync_jobs()  # policies follow what is live at once
 
     def poll() -> None:
-        reconciler.trigger_all("poll")
+        reconciler.trigger_all(Trigger.POLL)
         runner.sync_jobs()  # policies follow what is live
 
     scheduler.add_job(
@@ -79,7 +71,7 @@ def serve(settings: ServiceSettings) -> None:
         },
     )
     scheduler.start()
-    reconciler.trigger_all("startup")
+    reconciler.trigger_all(Trigger.STARTUP)
     scheduler.add_job(runner.sync_jobs, id="policies-at-start")  # once, soon after startup
     try:
         serve_http(

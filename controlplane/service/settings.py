@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 from typing import Any, ClassVar
 
+import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -19,7 +20,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from controlplane.errors import ConfigError
+from controlplane.errors import UsageError
+from controlplane.history import SqlHistory
+from controlplane.repo import GitMirror, repo_url
 from controlplane.spec.base import SecretRef
 
 
@@ -75,6 +78,21 @@ class ServiceSettings(BaseSettings):
     def history_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.workdir / 'history.db').resolve()}"
 
+    def mirror(self) -> GitMirror:
+        """The bare mirror of the repository, in the work folder."""
+        return GitMirror(
+            repo_url(self.repo), self.workdir / "mirror.git", self.branch, self.git_token
+        )
+
+    def history(self) -> SqlHistory:
+        """The history database; the default SQLite file's folder is made when missing."""
+        if self.database_url is None:
+            try:
+                self.workdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UsageError(f"cannot create the work folder {self.workdir}: {exc}") from exc
+        return SqlHistory(self.history_url)
+
     def credential(self, name: str, reference: str | None) -> tuple[str, str]:
         """(reference, where it came from) for a credential, generating one when unset."""
         if reference is not None:
@@ -88,8 +106,8 @@ class ServiceSettings(BaseSettings):
 
 
 def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> ServiceSettings:
-    if config_file is not None and not config_file.is_file():
-        raise ConfigError(f"{config_file}: no such settings file")
+    if config_file is not None:
+        _check_file(config_file)
     ServiceSettings._yaml_file = config_file
     try:
         return ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
@@ -98,4 +116,23 @@ def load_settings(config_file: Path | None, overrides: dict[str, Any]) -> Servic
         details = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
         )
-        raise ConfigError(f"invalid service settings{where}: {details}") from exc
+        raise UsageError(f"invalid service settings{where}: {details}") from exc
+
+
+def _check_file(config_file: Path) -> None:
+    """UsageError unless the file is a YAML mapping (or empty): pydantic-settings would raise
+    whatever its parser raises."""
+    if not config_file.is_file():
+        raise UsageError(f"{config_file}: no such settings file")
+    try:
+        data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{config_file}: not UTF-8 text") from exc
+    except OSError as exc:
+        raise UsageError(f"{config_file}: cannot be read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{config_file}: not valid YAML{where}") from exc
+    if data is not None and not isinstance(data, dict):
+        raise UsageError(f"{config_file}: expected a mapping of setting names to values")

@@ -9,7 +9,7 @@ from pydantic import Field
 from controlplane.spec.base import HttpUrl, Name, Resource, SecretRef, SpecModel
 
 
-class GatewayTarget(SpecModel):
+class GatewayTargetConfig(SpecModel):
     type: Literal["gateway"] = Field(description="The embedded controlplane gateway.")
     name: Name = Field(default="gateway", description="Name of this target in plans and status.")
     url: HttpUrl = Field(description="Base URL of the gateway's admin API.")
@@ -18,7 +18,7 @@ class GatewayTarget(SpecModel):
     )
 
 
-class LiteLLMTarget(SpecModel):
+class LiteLLMTargetConfig(SpecModel):
     type: Literal["litellm"] = Field(description="A LiteLLM proxy.")
     name: Name = Field(default="litellm", description="Name of this target in plans and status.")
     url: HttpUrl = Field(description="Base URL of the LiteLLM proxy.")
@@ -27,10 +27,10 @@ class LiteLLMTarget(SpecModel):
     )
 
 
-Target = Annotated[GatewayTarget | LiteLLMTarget, Field(discriminator="type")]
+TargetConfig = Annotated[GatewayTargetConfig | LiteLLMTargetConfig, Field(discriminator="type")]
 
 
-class PrometheusSource(SpecModel):
+class PrometheusConfig(SpecModel):
     url: HttpUrl = Field(description="Base URL of the Prometheus HTTP API.")
     bearer_token: SecretRef | None = Field(
         default=None, description="Bearer token for Prometheus, by reference."
@@ -42,7 +42,7 @@ class PrometheusSource(SpecModel):
     )
 
 
-class Forge(SpecModel):
+class ForgeConfig(SpecModel):
     type: Literal["github", "gitlab", "gitea"] = Field(
         description="The git forge that hosts the config repository (Gitea covers Forgejo)."
     )
@@ -63,13 +63,13 @@ class Forge(SpecModel):
 
 
 class EnvironmentSpec(SpecModel):
-    targets: list[Target] = Field(
+    targets: list[TargetConfig] = Field(
         min_length=1, description="The live systems this environment drives."
     )
-    prometheus: PrometheusSource | None = Field(
+    prometheus: PrometheusConfig | None = Field(
         default=None, description="Where policies read metrics for this environment."
     )
-    forge: Forge | None = Field(
+    forge: ForgeConfig | None = Field(
         default=None, description="Where rollback pull requests are opened."
     )
     prune: bool = Field(

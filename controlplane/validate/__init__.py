@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from controlplane.documents import Document, LoadedConfig, environment_of
-from controlplane.errors import Problem
+from controlplane.config.documents import Document, LoadedConfig, environment_of
+from controlplane.errors import Problem, Rule
 from controlplane.spec import (
     Budget,
     CanaryAnalysis,
@@ -136,7 +136,7 @@ def _selects(policy: Resource, environment: str) -> bool:
 def _drop_shadowed(problems: list[Problem], secrets: list[Problem]) -> list[Problem]:
     """A field reported as an inline secret needs no second, schema-level report."""
     secret_fields = {(p.file, p.path) for p in secrets if p.path}
-    return [p for p in problems if p.rule == "secret" or (p.file, p.path) not in secret_fields]
+    return [p for p in problems if p.rule == Rule.SECRET or (p.file, p.path) not in secret_fields]
 
 
 def _desired_state(env: EnvironmentResources) -> DesiredState | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from controlplane.errors import Problem
+from controlplane.errors import Problem, Rule
 from controlplane.spec import GpuPool, Model
 from controlplane.spec.model import Framework
 from controlplane.validate.structure import Located
@@ -24,11 +24,11 @@ def check_placement(pools: list[Located], models: list[Located]) -> Iterator[Pro
                     ("spec", "pool"),
                     f"pool {spec.pool!r} on an external-api model",
                     "no pool: a hosted provider runs on its own hardware",
-                    "placement",
+                    Rule.PLACEMENT,
                 )
             if spec.endpoint is None:
                 yield located.problem(
-                    ("spec",), "no endpoint", "an endpoint URL for the external API", "placement"
+                    ("spec",), "no endpoint", "an endpoint URL for the external API", Rule.PLACEMENT
                 )
             continue
         if spec.pool is None:
@@ -37,14 +37,14 @@ def check_placement(pools: list[Located], models: list[Located]) -> Iterator[Pro
                     ("spec", "pool"),
                     f"no pool for a {spec.framework.value} model",
                     "the name of the GpuPool its replicas run on",
-                    "placement",
+                    Rule.PLACEMENT,
                 )
             elif spec.endpoint is None:
                 yield located.problem(
                     ("spec",),
                     "neither a pool nor an endpoint",
                     "an endpoint URL of the OpenAI-compatible server",
-                    "placement",
+                    Rule.PLACEMENT,
                 )
             continue
         pool = by_name.get(spec.pool)
@@ -63,14 +63,14 @@ def _check_fit(located: Located, model: Model, pool: GpuPool) -> Iterator[Proble
             f"tensorParallel {spec.tensor_parallel}",
             f"at most {pool_spec.gpus_per_node}, the GPUs per node of pool {pool.name!r}: "
             "tensor parallelism does not span nodes",
-            "capacity",
+            Rule.CAPACITY,
         )
     if spec.parameter_count is None:
         yield located.problem(
             ("spec", "parameterCount"),
             "no parameterCount",
             "the parameter count (e.g. 70B), to check the weights fit in GPU memory",
-            "memory-fit",
+            Rule.MEMORY_FIT,
         )
         return
     bytes_per_parameter = spec.quantization.bytes_per_parameter
@@ -87,7 +87,7 @@ def _check_fit(located: Located, model: Model, pool: GpuPool) -> Iterator[Proble
         f"at most {usable:.1f} GiB: tensorParallel {spec.tensor_parallel} × "
         f"{pool_spec.gpu_memory_gib:g} GiB ({pool.name}) × {spec.gpu_memory_utilization:g} "
         f"utilization, less {spec.kv_cache_reserve:.0%} kept for the KV cache{advice}",
-        "memory-fit",
+        Rule.MEMORY_FIT,
     )
 
 
@@ -127,7 +127,7 @@ def _check_pool_capacity(pools: dict[str, Located], models: list[Located]) -> It
             f"models needing {needed} GPUs (tensorParallel × replicas: {detail})",
             f"at most {pool.spec.max_gpus} GPUs: maxNodes {pool.spec.max_nodes} × gpusPerNode "
             f"{pool.spec.gpus_per_node}",
-            "capacity",
+            Rule.CAPACITY,
         )
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from controlplane.documents import FieldPath
-from controlplane.errors import Problem
+from controlplane.config.documents import FieldPath
+from controlplane.errors import Problem, Rule
 from controlplane.policy.dialects import DIALECTS
 from controlplane.spec import (
     Budget,
@@ -57,7 +57,7 @@ def check_unique_names(located: Iterable[Located]) -> Iterator[Problem]:
                 ("metadata", "name"),
                 f"a second {key[0]} named {key[1]!r} (first at {earlier.file}:{earlier.line})",
                 f"names unique per kind in {_where(item)}",
-                "unique",
+                Rule.UNIQUE,
             )
         else:
             first[key] = item
@@ -75,7 +75,7 @@ def check_environment_resource(env: EnvironmentResources) -> Iterator[Problem]:
                 ("metadata", "name"),
                 repr(item.resource.name),
                 f"{env.name!r}, the name of its folder environments/{env.name}/",
-                "layout",
+                Rule.LAYOUT,
             )
     if not found:
         file = min((i.document.file for i in env.located), default=f"environments/{env.name}/")
@@ -85,7 +85,7 @@ def check_environment_resource(env: EnvironmentResources) -> Iterator[Problem]:
             path="",
             found=f"no Environment resource in environments/{env.name}/",
             expected=f"one Environment named {env.name!r} (conventionally in environment.yaml)",
-            rule="layout",
+            rule=Rule.LAYOUT,
         )
 
 
@@ -96,7 +96,7 @@ def _missing(
         path,
         f"a reference to {kind} {name!r}, which environment {env!r} does not have",
         f"one of its {kind} names: {', '.join(sorted(known)) or 'none'}",
-        "reference",
+        Rule.REFERENCE,
     )
 
 
@@ -148,7 +148,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                     f"variant weights summing to {total:g} "
                     f"({' + '.join(f'{v.weight:g}' for v in spec.variants)})",
                     "weights that sum to 100",
-                    "weights",
+                    Rule.WEIGHTS,
                 )
             yield from _duplicates(
                 item, [v.name for v in spec.variants], ("spec", "variants"), "variant name"
@@ -160,7 +160,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                     ("spec", "canary", "model"),
                     f"canary model {spec.canary.model!r}, which already serves the stable traffic",
                     "a model other than the default and the variants",
-                    "canary",
+                    Rule.CANARY,
                 )
         for i, name in enumerate(spec.fallbacks):
             if name == spec.model:
@@ -168,7 +168,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                     ("spec", "fallbacks", i),
                     f"the default model {name!r} as its own fallback",
                     "models other than the default",
-                    "fallbacks",
+                    Rule.FALLBACKS,
                 )
         yield from _duplicates(item, spec.fallbacks, ("spec", "fallbacks"), "fallback")
         yield from _duplicates(item, spec.guardrails, ("spec", "guardrails"), "guardrail")
@@ -177,7 +177,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                 ("spec", "cascade", "strong"),
                 f"the same model {spec.cascade.fast!r} twice",
                 "a strong model different from the fast one",
-                "cascade",
+                Rule.CASCADE,
             )
         for path, name in route.model_refs():
             if replicas.get(name) == 0:
@@ -185,7 +185,7 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                     path,
                     f"model {name!r}, which has 0 replicas",
                     "a model with at least one replica, or remove it from the route",
-                    "reference",
+                    Rule.REFERENCE,
                 )
 
 
@@ -196,7 +196,7 @@ def _duplicates(
     for i, name in enumerate(names):
         if name in seen:
             yield item.problem(
-                (*path, i), f"{what} {name!r} listed twice", f"each {what} once", "unique"
+                (*path, i), f"{what} {name!r} listed twice", f"each {what} once", Rule.UNIQUE
             )
         seen.add(name)
 
@@ -210,7 +210,7 @@ def check_guardrails(env: EnvironmentResources) -> Iterator[Problem]:
                 ("spec", "action"),
                 f"action redact on a {spec.type} guardrail",
                 "block or flag: only pii and regex guardrails find a span to redact",
-                "guardrail",
+                Rule.GUARDRAIL,
             )
         if isinstance(spec, RegexGuardrail):
             for i, pattern in enumerate(spec.patterns):
@@ -221,7 +221,7 @@ def check_guardrails(env: EnvironmentResources) -> Iterator[Problem]:
                         ("spec", "patterns", i),
                         f"{pattern!r}, which does not compile: {exc}",
                         "a valid Python regular expression",
-                        "guardrail",
+                        Rule.GUARDRAIL,
                     )
 
 
@@ -238,7 +238,7 @@ def _ascending(item: Located, percents: list[float], path: FieldPath) -> Iterato
             path,
             "threshold percents " + ", ".join(f"{p:g}" for p in percents),
             "strictly ascending percents, each once",
-            "thresholds",
+            Rule.THRESHOLDS,
         )
 
 
@@ -273,7 +273,7 @@ def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem
                 ("spec", "selector", "environments", i),
                 f"environment {name!r}, which has no folder under environments/",
                 f"one of: {', '.join(environments) or 'none'}",
-                "reference",
+                Rule.REFERENCE,
             )
     if isinstance(policy, SLOPolicy):
         spec = policy.spec
@@ -291,7 +291,7 @@ def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem
                 )
         if not spec.objectives and not spec.guards:
             yield item.problem(
-                ("spec",), "no objectives and no guards", "at least one of them", "policy"
+                ("spec",), "no objectives and no guards", "at least one of them", Rule.POLICY
             )
     elif isinstance(policy, CostPolicy):
         spec_c = policy.spec
@@ -311,14 +311,14 @@ def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem
                     f"{check.critical_increase_percent:g}, below the allowed "
                     f"{check.allowed_increase_percent:g}",
                     "a critical increase at least as large as the allowed one",
-                    "policy",
+                    Rule.POLICY,
                 )
         if not spec_a.latency and spec_a.errors is None:
             yield item.problem(
                 ("spec",),
                 "no latency checks and no error check",
                 "at least one of them",
-                "policy",
+                Rule.POLICY,
             )
 
 
@@ -331,7 +331,7 @@ def _check_burn_window(
             f"short window {format_duration(window.short)}, not shorter than the long window "
             f"{format_duration(window.long)}",
             "a short window shorter than the long one (the SRE Workbook uses 1/12)",
-            "policy",
+            Rule.POLICY,
         )
     if window.long > slo_window:
         yield item.problem(
@@ -339,7 +339,7 @@ def _check_burn_window(
             f"long window {format_duration(window.long)}, past the SLO window "
             f"{format_duration(slo_window)}",
             "a long window within the SLO window",
-            "policy",
+            Rule.POLICY,
         )
 
 
@@ -379,5 +379,5 @@ def check_latency_buckets(env: EnvironmentResources) -> Iterator[Problem]:
                 f"{format_duration(threshold)}, which is not a bucket bound of the "
                 f"{dialect.name} {metric} histogram in environment {env.name!r}",
                 f"a bucket bound, such as the nearest: {nearest}",
-                "buckets",
+                Rule.BUCKETS,
             )

@@ -17,8 +17,8 @@ from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_cla
 from detect_secrets.plugins.base import RegexBasedDetector
 from detect_secrets.plugins.ip_public import IPPublicDetector
 
-from controlplane.documents import Document, FieldPath
-from controlplane.errors import Problem
+from controlplane.config.documents import Document, FieldPath
+from controlplane.errors import Problem, Rule
 from controlplane.spec.base import SECRET_REF_PATTERN
 
 
@@ -117,11 +117,13 @@ def find_inline_secrets(texts: dict[str, str], documents: tuple[Document, ...]) 
             line = document.line_of(path)
             what = found.get((document.file, line)) or _credential_key(path, value)
             if what is not None:
-                problems[(document.file, line)] = document.problem(path, what, _EXPECTED, "secret")
+                problems[(document.file, line)] = document.problem(
+                    path, what, _EXPECTED, Rule.SECRET
+                )
     for (file, line), what in found.items():
         if (file, line) not in problems:  # in a comment, or a key: no field to point at
             problems[(file, line)] = Problem(
-                file=file, line=line, path="", found=what, expected=_EXPECTED, rule="secret"
+                file=file, line=line, path="", found=what, expected=_EXPECTED, rule=Rule.SECRET
             )
     return sorted(problems.values())
 

@@ -19,9 +19,9 @@ import jsonschema
 from jsonschema.exceptions import ValidationError as SchemaError
 from pydantic import ValidationError
 
-from controlplane.documents import Document, FieldPath
-from controlplane.errors import Problem
-from controlplane.schema import kind_schema
+from controlplane.config.documents import Document, FieldPath
+from controlplane.errors import Problem, Rule
+from controlplane.schema.jsonschema import kind_schema
 from controlplane.spec import API_VERSION, KIND_BY_NAME, Resource
 from controlplane.spec.base import (
     DURATION_PATTERN,
@@ -50,7 +50,7 @@ class Located:
     document: Document
     environment: str | None
 
-    def problem(self, path: FieldPath, found: str, expected: str, rule: str) -> Problem:
+    def problem(self, path: FieldPath, found: str, expected: str, rule: Rule) -> Problem:
         return self.document.problem(path, found, expected, rule)
 
 
@@ -60,7 +60,7 @@ def parse_resource(
     """The typed resource in `document`, or the problems that keep it from being one."""
     data = document.data
 
-    def problem(path: FieldPath, found: str, expected: str, rule: str = "schema") -> Problem:
+    def problem(path: FieldPath, found: str, expected: str, rule: Rule = Rule.SCHEMA) -> Problem:
         return document.problem(path, found, expected, rule)
 
     if not isinstance(data, dict):
@@ -77,7 +77,7 @@ def parse_resource(
                 ("kind",),
                 f"a {kind.KIND} in {document.file}",
                 f"{kind.KIND} resources under {SCOPE_FOLDER[kind.SCOPE]}",
-                "layout",
+                Rule.LAYOUT,
             )
         ]
     if data.get("apiVersion") != API_VERSION and "apiVersion" in data:

@@ -1,0 +1,36 @@
+"""`controlplane upstream-sim`: the SIMULATOR of a model server, for tests and the demo."""
+
+from __future__ import annotations
+
+import argparse
+
+from controlplane.cli import arguments
+
+DESCRIPTION = (
+    "A simulator of a GPU model server, not a model: an OpenAI-compatible server with set time "
+    "to first token, time per token, token count and error rate."
+)
+PARENTS = (arguments.listen(8101),)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ttft", type=float, default=0.05, help="seconds to the first token")
+    parser.add_argument("--tpot", type=float, default=0.01, help="seconds per further token")
+    parser.add_argument("--tokens", type=int, default=16, help="output tokens per answer")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests that 500")
+    parser.add_argument("--seed", type=int, help="seed for the error draw (default: random)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from controlplane.testing.upstream_sim import SimulatorSettings, serve_simulator
+
+    settings = SimulatorSettings(
+        ttft=args.ttft,
+        tpot=args.tpot,
+        tokens=args.tokens,
+        error_rate=args.error_rate,
+        seed=args.seed,
+    )
+    print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
+    serve_simulator(args.host, args.port, settings)
+    return 0

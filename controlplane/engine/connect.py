@@ -1,0 +1,59 @@
+"""Adapters built from an Environment's config: its targets, its forge, its metric source. The
+only place that knows every driver and resolves their credentials (each value registered for
+redaction as it is resolved)."""
+
+from __future__ import annotations
+
+from controlplane.credentials import resolve_secret
+from controlplane.errors import ConfigError
+from controlplane.forge import CLIENTS, Forge, ForgeHttp
+from controlplane.policy import DIALECTS, Dialect
+from controlplane.prometheus import BatchingSource, connect
+from controlplane.spec import Environment
+from controlplane.spec.environment import ForgeConfig, GatewayTargetConfig, LiteLLMTargetConfig
+from controlplane.targets import Target
+from controlplane.targets.gateway import GatewayDriver
+
+
+def targets_for(environment: Environment) -> list[Target]:
+    """A driver for each of the environment's targets, in the order they are declared."""
+    drivers: list[Target] = []
+    for config in environment.spec.targets:
+        match config:
+            case GatewayTargetConfig():
+                if config.token is None:
+                    raise ConfigError(
+                        f"environment {environment.name!r}: gateway target {config.name!r} has "
+                        "no token; the admin API requires one (e.g. token: env:VAR)"
+                    )
+                drivers.append(GatewayDriver(config.name, config.url, resolve_secret(config.token)))
+            case LiteLLMTargetConfig():
+                raise ConfigError(
+                    f"environment {environment.name!r}: the litellm driver is not built yet; "
+                    "use a gateway target"
+                )
+    return drivers
+
+
+def forge_for(config: ForgeConfig) -> Forge:
+    """The client of an environment's forge, its token resolved from its reference."""
+    client = CLIENTS[config.type]
+    http = ForgeHttp(config.url, client.headers(resolve_secret(config.token)), config.type)
+    return client(http, config.repository)
+
+
+def dialect_for(environment: Environment) -> Dialect:
+    """The metric names the environment's serving layer exports (the gateway's by default)."""
+    prometheus = environment.spec.prometheus
+    return DIALECTS[prometheus.dialect if prometheus else "gateway"]
+
+
+def metric_source_for(environment: Environment, url: str | None = None) -> BatchingSource | None:
+    """The environment's Prometheus (or the one at `url`), with per-route questions batched;
+    None when neither is set."""
+    config = environment.spec.prometheus
+    url = url or (config.url if config else None)
+    if url is None:
+        return None
+    client = connect(url, config.bearer_token if config else None)
+    return BatchingSource(client, dialect_for(environment).route_label)

@@ -1,0 +1,44 @@
+"""Executors: carry a plan out against a target, one change at a time, in the plan's order, or
+report what would be done (dry-run is a different executor, not a flag).
+
+Before the first write the target's live version is read again: a plan made against a state
+that has changed since is not applied at all (StaleLiveState). Outcomes are data: each change is
+applied, failed (with the error), or not attempted because an earlier one failed. Stopping at
+the first failure keeps dependents from running ahead of what they depend on; the next apply
+re-reads the live state and completes the rest.
+"""
+
+from __future__ import annotations
+
+from controlplane.errors import StaleLiveState, TargetError
+from controlplane.plan import ApplyResult, ChangeResult, Outcome, Plan
+from controlplane.targets import Target
+
+
+def apply_plan(plan: Plan, target: Target) -> ApplyResult:
+    if plan.changes and target.read().version != plan.live_version:
+        raise StaleLiveState(
+            f"the live state of {target.name!r} changed since the plan was made; nothing was "
+            "applied. Plan again."
+        )
+    results: list[ChangeResult] = []
+    failed = False
+    for change in plan.changes:
+        if failed:
+            results.append(ChangeResult(change, Outcome.NOT_ATTEMPTED))
+            continue
+        try:
+            target.apply(change)
+        except TargetError as exc:
+            failed = True
+            results.append(ChangeResult(change, Outcome.FAILED, str(exc)))
+        else:
+            results.append(ChangeResult(change, Outcome.APPLIED))
+    return ApplyResult(target.name, tuple(results))
+
+
+def dry_run(plan: Plan, target_name: str) -> ApplyResult:
+    """The executor that changes nothing: every change is reported as what it would do."""
+    return ApplyResult(
+        target_name, tuple(ChangeResult(c, Outcome.WOULD_APPLY) for c in plan.changes)
+    )

@@ -1,0 +1,38 @@
+"""Plans per target: against each target's live state, or against another revision as if it
+were applied (a pull request's plan, contacting no target)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from controlplane.engine.config import desired_state, load
+from controlplane.plan import Plan, compute_plan, simulate
+from controlplane.spec import DesiredState, LiveState
+from controlplane.targets import Target
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    target: Target
+    plan: Plan
+
+
+def plan_target(desired: DesiredState, target: Target) -> Plan:
+    """The changes that make `target` equal to `desired`, from its live state now."""
+    return compute_plan(desired, target.read(), target.capabilities.kinds)
+
+
+def plan_targets(desired: DesiredState, targets: Sequence[Target]) -> list[TargetPlan]:
+    return [TargetPlan(target, plan_target(desired, target)) for target in targets]
+
+
+def plan_as_if_applied(desired: DesiredState, root: Path, rev: str) -> Plan:
+    """The plan against the config at `rev` as if it were live: what a pull request changes
+    relative to its base. An environment new since `rev` is planned against nothing."""
+    empty = LiveState(resources=())
+    if desired.name not in load(root, rev).environments:
+        return compute_plan(desired, empty)
+    base = desired_state(root, desired.name, rev)
+    return compute_plan(desired, simulate(compute_plan(base, empty), empty))

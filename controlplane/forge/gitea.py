@@ -1,0 +1,36 @@
+"""Gitea and Forgejo API v1. It follows GitHub's for pull requests, reviewers and comments; its
+token scheme, page size and labels (set by id, created when missing) differ."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from controlplane.forge.github import GitHub
+
+LABEL_COLOR = "#d73a4a"
+
+
+class Gitea(GitHub):
+    name = "gitea"
+    page_size = MappingProxyType({"limit": 50})  # the server's default maximum
+
+    @staticmethod
+    def headers(token: str) -> dict[str, str]:
+        return {"Authorization": f"token {token}"}
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        known = {
+            str(item["name"]): int(item["id"])
+            for item in self.http.pages(f"{self.repo}/labels", dict(self.page_size))
+        }
+        for name in labels:
+            if name not in known:
+                created = self.http.request(
+                    "POST", f"{self.repo}/labels", json={"name": name, "color": LABEL_COLOR}
+                )
+                known[name] = int(created.json()["id"])
+        self.http.request(
+            "POST",
+            f"{self.repo}/issues/{number}/labels",
+            json={"labels": [known[name] for name in labels]},
+        )

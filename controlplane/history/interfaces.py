@@ -1,0 +1,102 @@
+"""What the rest of controlplane asks of the history, as two protocols: readers (the API,
+attribution, policy jobs) and writers (the reconciler, the policy runner, the rollbacker).
+`controlplane.history.sql` implements both."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+
+from controlplane.history.records import (
+    AppliedChange,
+    Attempt,
+    AttemptResult,
+    RollbackRecord,
+    Trigger,
+)
+from controlplane.policy import Evaluation
+from controlplane.rollback.decision import Decision
+
+
+class HistoryReader(Protocol):
+    def attempts(self, environment: str, limit: int = 50) -> list[Attempt]:
+        """Attempts of an environment, newest first."""
+        ...
+
+    def last(self, environment: str) -> Attempt | None: ...
+
+    def last_success(self, environment: str) -> Attempt | None:
+        """The newest attempt after which live matched its commit."""
+        ...
+
+    def evaluations(
+        self,
+        policy: str,
+        limit: int = 50,
+        environment: str | None = None,
+        check: str | None = None,
+        route: str | None = None,
+    ) -> list[Evaluation]:
+        """Results of a policy, newest first, optionally of one check of one route."""
+        ...
+
+    def rollbacks(
+        self,
+        environment: str | None = None,
+        policy: str | None = None,
+        statuses: Sequence[Decision] = (),
+        limit: int = 50,
+    ) -> list[RollbackRecord]:
+        """Rollback decisions, newest first."""
+        ...
+
+
+class HistoryWriter(Protocol):
+    def start(
+        self,
+        environment: str,
+        sha: str,
+        author: str,
+        message: str,
+        trigger: Trigger,
+        at: datetime,
+    ) -> int:
+        """Record an attempt as RUNNING; its id, for `finish`."""
+        ...
+
+    def finish(
+        self,
+        attempt_id: int,
+        result: AttemptResult,
+        at: datetime,
+        error: str = "",
+        changes: Sequence[AppliedChange] = (),
+    ) -> None: ...
+
+    def close_running(self, at: datetime, error: str) -> int:
+        """Close attempts a crash left RUNNING as FAILED; how many there were."""
+        ...
+
+    def record_evaluations(self, evaluations: Sequence[Evaluation]) -> None: ...
+
+    def record_rollback(
+        self,
+        environment: str,
+        policy: str,
+        at: datetime,
+        status: Decision,
+        detail: str = "",
+        commit_sha: str = "",
+        branch: str = "",
+        number: int | None = None,
+        url: str = "",
+    ) -> int: ...
+
+    def update_rollback(
+        self, rollback_id: int, status: Decision | None = None, passing_noted: bool | None = None
+    ) -> None: ...
+
+
+class History(HistoryReader, HistoryWriter, Protocol):
+    """Both sides, for the one process that owns the database."""

@@ -1,0 +1,343 @@
+"""The history in SQL (SQLite by default; any SQLAlchemy URL, e.g. PostgreSQL).
+
+One row per reconcile attempt (environment, commit, start and end, result, error, the changes
+applied), one per policy evaluation, one per rollback decision. Every database failure leaves
+this module as HistoryError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from controlplane.errors import HistoryError
+from controlplane.history.records import (
+    SUCCESSES,
+    AppliedChange,
+    Attempt,
+    AttemptResult,
+    RollbackRecord,
+    Trigger,
+)
+from controlplane.policy import Evaluation
+from controlplane.rollback.decision import Decision
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class AttemptRow(Base):
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    commit_sha: Mapped[str] = mapped_column(String(64), index=True)
+    author: Mapped[str] = mapped_column(String(255), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    trigger: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    result: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of AppliedChange
+
+
+class EvaluationRow(Base):
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    check: Mapped[str] = mapped_column(String(127))
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    route: Mapped[str] = mapped_column(String(63))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    document: Mapped[str] = mapped_column(Text)  # the whole Evaluation as JSON
+
+
+class RollbackRow(Base):
+    __tablename__ = "rollbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    policy: Mapped[str] = mapped_column(String(63), index=True)
+    commit_sha: Mapped[str] = mapped_column(String(64), default="")  # the blamed commit
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    passing_noted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _attempt(row: AttemptRow) -> Attempt:
+    return Attempt(
+        id=row.id,
+        environment=row.environment,
+        commit_sha=row.commit_sha,
+        author=row.author,
+        message=row.message,
+        trigger=Trigger(row.trigger),
+        started_at=_utc(row.started_at),
+        finished_at=_utc(row.finished_at) if row.finished_at else None,
+        result=AttemptResult(row.result),
+        error=row.error,
+        changes=tuple(AppliedChange.from_dict(c) for c in json.loads(row.changes)),
+    )
+
+
+def _rollback(row: RollbackRow) -> RollbackRecord:
+    return RollbackRecord(
+        id=row.id,
+        environment=row.environment,
+        policy=row.policy,
+        commit_sha=row.commit_sha,
+        at=_utc(row.at),
+        status=Decision(row.status),
+        detail=row.detail,
+        branch=row.branch,
+        number=row.number,
+        url=row.url,
+        passing_noted=row.passing_noted,
+    )
+
+
+def _database(method: Callable[P, T]) -> Callable[P, T]:
+    """Let no SQLAlchemy error out: the caller sees HistoryError with the database's reason."""
+
+    @wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return method(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise HistoryError(f"history database: {type(exc).__name__}: {reason}") from exc
+
+    return call
+
+
+class SqlHistory:
+    """HistoryReader and HistoryWriter over one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url)
+        except (ArgumentError, ImportError, ValueError) as exc:
+            raise HistoryError(f"history database URL {url.split('://')[0]}://…: {exc}") from exc
+        if url.startswith("sqlite"):
+
+            @event.listens_for(self.engine, "connect")
+            def _sqlite_pragmas(connection: Any, _: Any) -> None:
+                cursor = connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+                cursor.execute("PRAGMA synchronous=FULL")  # a kill -9 loses no committed row
+                cursor.close()
+
+        _database(Base.metadata.create_all)(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # --- writer ------------------------------------------------------------------------------
+
+    def start(
+        self,
+        environment: str,
+        sha: str,
+        author: str,
+        message: str,
+        trigger: Trigger,
+        at: datetime,
+    ) -> int:
+        return self._insert(
+            AttemptRow(
+                environment=environment,
+                commit_sha=sha,
+                author=author,
+                message=message,
+                trigger=trigger.value,
+                started_at=at,
+                result=AttemptResult.RUNNING.value,
+            )
+        )
+
+    @_database
+    def _insert(self, row: AttemptRow | RollbackRow) -> int:
+        with self._sessions.begin() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    @_database
+    def finish(
+        self,
+        attempt_id: int,
+        result: AttemptResult,
+        at: datetime,
+        error: str = "",
+        changes: Sequence[AppliedChange] = (),
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(AttemptRow, attempt_id)
+            if row is None:
+                raise HistoryError(f"no attempt {attempt_id} to finish")
+            row.result = result.value
+            row.finished_at = at
+            row.error = error
+            row.changes = json.dumps([c.to_dict() for c in changes])
+
+    @_database
+    def close_running(self, at: datetime, error: str) -> int:
+        with self._sessions.begin() as session:
+            rows = list(
+                session.scalars(
+                    select(AttemptRow).where(AttemptRow.result == AttemptResult.RUNNING.value)
+                )
+            )
+            for row in rows:
+                row.result, row.finished_at, row.error = AttemptResult.FAILED.value, at, error
+            return len(rows)
+
+    @_database
+    def record_evaluations(self, evaluations: Sequence[Evaluation]) -> None:
+        with self._sessions.begin() as session:
+            session.add_all(
+                EvaluationRow(
+                    policy=e.policy,
+                    kind=e.kind,
+                    check=e.check,
+                    environment=e.environment,
+                    route=e.route,
+                    at=e.at,
+                    outcome=e.outcome.value,
+                    document=e.model_dump_json(),
+                )
+                for e in evaluations
+            )
+
+    def record_rollback(
+        self,
+        environment: str,
+        policy: str,
+        at: datetime,
+        status: Decision,
+        detail: str = "",
+        commit_sha: str = "",
+        branch: str = "",
+        number: int | None = None,
+        url: str = "",
+    ) -> int:
+        return self._insert(
+            RollbackRow(
+                environment=environment,
+                policy=policy,
+                commit_sha=commit_sha,
+                at=at,
+                status=status.value,
+                detail=detail,
+                branch=branch,
+                number=number,
+                url=url,
+                passing_noted=False,
+            )
+        )
+
+    @_database
+    def update_rollback(
+        self, rollback_id: int, status: Decision | None = None, passing_noted: bool | None = None
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(RollbackRow, rollback_id)
+            if row is None:
+                raise HistoryError(f"no rollback {rollback_id} to update")
+            if status is not None:
+                row.status = status.value
+            if passing_noted is not None:
+                row.passing_noted = passing_noted
+
+    # --- reader ------------------------------------------------------------------------------
+
+    @_database
+    def attempts(self, environment: str, limit: int = 50) -> list[Attempt]:
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(AttemptRow)
+                .where(AttemptRow.environment == environment)
+                .order_by(AttemptRow.id.desc())
+                .limit(limit)
+            )
+            return [_attempt(r) for r in rows]
+
+    def last(self, environment: str) -> Attempt | None:
+        found = self.attempts(environment, 1)
+        return found[0] if found else None
+
+    @_database
+    def last_success(self, environment: str) -> Attempt | None:
+        with Session(self.engine) as session:
+            row = session.scalars(
+                select(AttemptRow)
+                .where(
+                    AttemptRow.environment == environment,
+                    AttemptRow.result.in_([r.value for r in SUCCESSES]),
+                )
+                .order_by(AttemptRow.id.desc())
+                .limit(1)
+            ).first()
+            return _attempt(row) if row else None
+
+    @_database
+    def evaluations(
+        self,
+        policy: str,
+        limit: int = 50,
+        environment: str | None = None,
+        check: str | None = None,
+        route: str | None = None,
+    ) -> list[Evaluation]:
+        query = select(EvaluationRow).where(EvaluationRow.policy == policy)
+        if environment is not None:
+            query = query.where(EvaluationRow.environment == environment)
+        if check is not None:
+            query = query.where(EvaluationRow.check == check)
+        if route is not None:
+            query = query.where(EvaluationRow.route == route)
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(EvaluationRow.id.desc()).limit(limit))
+            return [Evaluation.model_validate_json(r.document) for r in rows]
+
+    @_database
+    def rollbacks(
+        self,
+        environment: str | None = None,
+        policy: str | None = None,
+        statuses: Sequence[Decision] = (),
+        limit: int = 50,
+    ) -> list[RollbackRecord]:
+        query = select(RollbackRow)
+        if environment is not None:
+            query = query.where(RollbackRow.environment == environment)
+        if policy is not None:
+            query = query.where(RollbackRow.policy == policy)
+        if statuses:
+            query = query.where(RollbackRow.status.in_([s.value for s in statuses]))
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(RollbackRow.id.desc()).limit(limit))
+            return [_rollback(r) for r in rows]

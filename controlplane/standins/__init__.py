@@ -1,1 +1,0 @@
-"""Labelled stand-ins for what cannot run here (a public forge). Not product code paths."""

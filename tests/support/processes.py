@@ -1,0 +1,47 @@
+"""Start real controlplane processes (gateway, upstream simulator) on loopback for tests."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from controlplane.testing.processes import controlplane, free_port
+
+__all__ = ["TOKEN", "free_port", "gateway", "git", "running", "simulator"]
+
+TOKEN = "test-admin-token"
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git with a fixed identity (CI machines have none); return its output."""
+    return subprocess.run(
+        ["git", "-c", "user.name=Dev", "-c", "user.email=dev@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+@contextmanager
+def running(
+    args: list[str], port: int, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[str]:
+    """`controlplane ARGS --port PORT` for the block, once healthy; yields its base URL."""
+    with controlplane(args, port, env, log):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextmanager
+def gateway(port: int | None = None, state: Path | None = None) -> Iterator[str]:
+    args = ["gateway", "serve"] + (["--state", str(state)] if state else [])
+    with running(args, port or free_port(), {"CONTROLPLANE_GATEWAY_TOKEN": TOKEN}) as url:
+        yield url
+
+
+@contextmanager
+def simulator(*options: str) -> Iterator[str]:
+    with running(["upstream-sim", *options], free_port()) as url:
+        yield url
