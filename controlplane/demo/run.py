@@ -210,96 +210,80 @@ class Demo:
 
     # --- the whole loop ----------------------------------------------------------------------
 
-    def run(self) -> None:
-        for name in ("stable", "canary", "gateway", "prometheus", "forge", "serve"):
-            self.urls[name] = f"http://127.0.0.1:{free_port()}"
-        logs = self.root / "logs"
-        logs.mkdir()
+    def port(self, name: str) -> int:
+        return int(self.urls[name].rsplit(":", 1)[1])
+
+    def children(self) -> dict[str, tuple[list[str], dict[str, str]]]:
+        """The `controlplane` processes the demo runs: (arguments, environment) by name."""
         env = {
             "CONTROLPLANE_GATEWAY_TOKEN": self.tokens["gateway"],
             "DEMO_API_TOKEN": self.tokens["api"],
             "DEMO_WEBHOOK_SECRET": self.tokens["webhook"],
             "DEMO_FORGE_TOKEN": self.tokens["forge"],
         }
+        serve_env = {
+            **env,
+            "CONTROLPLANE_API_TOKEN": "env:DEMO_API_TOKEN",
+            "CONTROLPLANE_WEBHOOK_SECRET": "env:DEMO_WEBHOOK_SECRET",
+        }
+        origin = str(self.root / "origin.git")
+        sim = ["upstream-sim", "--tpot", "0.005", "--tokens", "8", "--seed", "1"]
+        forge = ["forge-standin", "--repo", origin, "--repository", "demo/llm-platform-config"]
+        forge += ["--token", "env:DEMO_FORGE_TOKEN", "--webhook-secret", "env:DEMO_WEBHOOK_SECRET"]
+        forge += ["--webhook-url", f"{self.urls['serve']}/webhooks/git"]
+        serve = ["serve", "--repo", origin, "--env", "dev", "--poll-interval", "30"]
+        serve += ["--workdir", str(self.root / "serve")]
+        return {
+            "stable": ([*sim, "--ttft", "0.03"], env),
+            "canary": ([*sim, "--ttft", "0.6"], env),
+            "gateway": (["gateway", "serve"], env),
+            "forge": (forge, env),
+            "serve": (serve, serve_env),
+        }
 
-        def port(name: str) -> int:
-            return int(self.urls[name].rsplit(":", 1)[1])
+    def start(self, stack: ExitStack) -> None:
+        """Every process, started side by side, then each waited for until healthy."""
+        logs = self.root / "logs"
+        logs.mkdir()
+        prometheus = shutil.which("prometheus")
+        assert prometheus is not None  # checked before the demo starts
+        processes = {
+            name: stack.enter_context(
+                controlplane(args, self.port(name), env, logs / f"{name}.log", wait=False)
+            )
+            for name, (args, env) in self.children().items()
+        }
+        processes["prometheus"] = stack.enter_context(
+            started(
+                [
+                    prometheus,
+                    f"--config.file={self.prometheus_config()}",
+                    f"--storage.tsdb.path={self.root / 'prometheus'}",
+                    f"--web.listen-address=127.0.0.1:{self.port('prometheus')}",
+                ],
+                self.urls["prometheus"],
+                log=logs / "prometheus.log",
+                wait=False,
+            )
+        )
+        for name, process in processes.items():
+            health = "/-/ready" if name == "prometheus" else "/healthz"
+            try:
+                wait_healthy(self.urls[name], process, 60, health)
+            except RuntimeError as exc:
+                raise DemoError(f"{name} did not start: {exc}") from exc
 
+    def run(self) -> None:
+        for name in ("stable", "canary", "gateway", "prometheus", "forge", "serve"):
+            self.urls[name] = f"http://127.0.0.1:{free_port()}"
         with ExitStack() as stack:
             sha = self.seed()
             self.say(f"seeded a bare git repo with the shipped config: main at {sha[:12]}")
-            sim = ["upstream-sim", "--tpot", "0.005", "--tokens", "8", "--seed", "1"]
-            prometheus = shutil.which("prometheus")
-            assert prometheus is not None  # checked before the demo starts
-            serve_env = {
-                **env,
-                "CONTROLPLANE_API_TOKEN": "env:DEMO_API_TOKEN",
-                "CONTROLPLANE_WEBHOOK_SECRET": "env:DEMO_WEBHOOK_SECRET",
-            }
-            children = {
-                "stable": ([*sim, "--ttft", "0.03"], env),
-                "canary": ([*sim, "--ttft", "0.6"], env),
-                "gateway": (["gateway", "serve"], env),
-                "forge": (
-                    [
-                        "forge-standin",
-                        "--repo",
-                        str(self.root / "origin.git"),
-                        "--repository",
-                        "demo/llm-platform-config",
-                        "--token",
-                        "env:DEMO_FORGE_TOKEN",
-                        "--webhook-url",
-                        f"{self.urls['serve']}/webhooks/git",
-                        "--webhook-secret",
-                        "env:DEMO_WEBHOOK_SECRET",
-                    ],
-                    env,
-                ),
-                "serve": (
-                    [
-                        "serve",
-                        "--repo",
-                        str(self.root / "origin.git"),
-                        "--env",
-                        "dev",
-                        "--workdir",
-                        str(self.root / "serve"),
-                        "--poll-interval",
-                        "30",
-                    ],
-                    serve_env,
-                ),
-            }
             self.say(
                 "starting two model simulators, the gateway, the forge stand-in, Prometheus "
                 "and controlplane serve, side by side"
             )
-            processes = {
-                name: stack.enter_context(
-                    controlplane(args, port(name), child_env, logs / f"{name}.log", wait=False)
-                )
-                for name, (args, child_env) in children.items()
-            }
-            processes["prometheus"] = stack.enter_context(
-                started(
-                    [
-                        prometheus,
-                        f"--config.file={self.prometheus_config()}",
-                        f"--storage.tsdb.path={self.root / 'prometheus'}",
-                        f"--web.listen-address=127.0.0.1:{port('prometheus')}",
-                    ],
-                    self.urls["prometheus"],
-                    log=logs / "prometheus.log",
-                    wait=False,
-                )
-            )
-            for name, process in processes.items():  # all started side by side; now wait
-                health = "/-/ready" if name == "prometheus" else "/healthz"
-                try:
-                    wait_healthy(self.urls[name], process, 60, health)
-                except RuntimeError as exc:
-                    raise DemoError(f"{name} did not start: {exc}") from exc
+            self.start(stack)
             self.say("started two SIMULATED model servers: stable (TTFT 30 ms), canary (600 ms)")
             self.say(f"started the gateway {self.urls['gateway']} and the forge STAND-IN")
             self.say(

@@ -8,7 +8,7 @@ from controlplane.credentials import resolve_secret
 from controlplane.errors import ConfigError
 from controlplane.forge import CLIENTS, Forge, ForgeHttp
 from controlplane.policy import DIALECTS, Dialect
-from controlplane.prometheus import BatchingSource, connect
+from controlplane.prometheus import BatchingSource, PrometheusClient
 from controlplane.spec import Environment
 from controlplane.spec.environment import ForgeConfig, GatewayTargetConfig, LiteLLMTargetConfig
 from controlplane.targets import Target
@@ -55,5 +55,6 @@ def metric_source_for(environment: Environment, url: str | None = None) -> Batch
     url = url or (config.url if config else None)
     if url is None:
         return None
-    client = connect(url, config.bearer_token if config else None)
+    token = config.bearer_token if config else None
+    client = PrometheusClient(url, bearer_token=resolve_secret(token) if token else None)
     return BatchingSource(client, dialect_for(environment).route_label)

@@ -2,6 +2,6 @@
 Every failure leaves it as MetricsUnavailable, so a metrics problem is never a verdict."""
 
 from controlplane.prometheus.batching import BatchingSource
-from controlplane.prometheus.client import PrometheusClient, connect
+from controlplane.prometheus.client import PrometheusClient
 
-__all__ = ["BatchingSource", "PrometheusClient", "connect"]
+__all__ = ["BatchingSource", "PrometheusClient"]

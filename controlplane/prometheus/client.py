@@ -15,7 +15,6 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from controlplane.credentials import resolve_secret
 from controlplane.errors import MetricsUnavailable
 
 
@@ -68,8 +67,3 @@ class PrometheusClient:
             (datetime.fromtimestamp(float(t), start.tzinfo), float(v))
             for t, v in result[0]["values"]
         ]
-
-
-def connect(url: str, token: str | None = None) -> PrometheusClient:
-    """A client for URL; TOKEN is a secret reference (env: or file:), resolved here."""
-    return PrometheusClient(url, bearer_token=resolve_secret(token) if token else None)

@@ -2,7 +2,8 @@
 
 Everything under /api/v1 needs `Authorization: Bearer <token>`. The webhook is authenticated by
 its HMAC-SHA256 signature instead (X-Hub-Signature-256 from GitHub and Gitea, or X-Gitea-Signature),
-compared in constant time. Health endpoints are open.
+compared in constant time. Health endpoints are open. Errors become HTTP statuses in one place
+(`STATUS_FOR`): an answer is JSON with a `detail`, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
-from controlplane.errors import ControlPlaneError
+from controlplane.errors import (
+    ConfigError,
+    ControlPlaneError,
+    HistoryError,
+    RepoError,
+    TargetError,
+)
 from controlplane.history import Trigger
 from controlplane.render import render_plan_json
 from controlplane.service.policies import PolicyRunner
@@ -25,6 +32,16 @@ from controlplane.service.reconciler import Reconciler
 from controlplane.signatures import verify_signature
 
 log = logging.getLogger("controlplane.api")
+# The one map from errors to HTTP statuses: what the request asked for cannot be had (409), or a
+# system the service depends on is down (503). Anything else is a 500 without details.
+STATUS_FOR: tuple[tuple[type[ControlPlaneError], int], ...] = (
+    (ConfigError, 409),
+    (TargetError, 503),
+    (RepoError, 503),
+    (HistoryError, 503),
+    (ControlPlaneError, 500),
+)
+LIMIT = {"history": 500, "results": 1000, "rollbacks": 500}
 
 
 def create_api(
@@ -46,7 +63,21 @@ def create_api(
                 401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"}
             )
 
-    api = APIRouter(prefix="/api/v1", dependencies=[Depends(require_token)])
+    @app.exception_handler(ControlPlaneError)
+    async def failed(request: Request, exc: ControlPlaneError) -> JSONResponse:
+        status = next(code for kind, code in STATUS_FOR if isinstance(exc, kind))
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    for router in (_environments(reconciler), _policies(reconciler, policies)):
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_token)])
+    app.include_router(_webhooks(reconciler, webhook_secret))
+    app.include_router(_health(reconciler))
+    return app
+
+
+def _environments(reconciler: Reconciler) -> APIRouter:
+    api = APIRouter()
 
     def known(environment: str) -> None:
         if environment not in reconciler.environments():
@@ -76,17 +107,14 @@ def create_api(
     @api.get("/environments/{environment}/plan")
     def get_plan(environment: str) -> Response:
         known(environment)
-        try:
-            plans = reconciler.pending_plans(environment)
-        except ControlPlaneError as exc:
-            raise HTTPException(409, str(exc)) from exc
+        plans = reconciler.pending_plans(environment)
         body = [json.loads(render_plan_json(p)) for p in plans]
         return JSONResponse({"environment": environment, "plans": body})
 
     @api.get("/environments/{environment}/history")
     def get_history(environment: str, limit: int = 50) -> dict[str, Any]:
         known(environment)
-        attempts = reconciler.history.attempts(environment, max(1, min(limit, 500)))
+        attempts = reconciler.history.attempts(environment, _bounded(limit, "history"))
         return {"environment": environment, "attempts": [a.to_dict() for a in attempts]}
 
     @api.post("/environments/{environment}/sync", status_code=202)
@@ -94,6 +122,12 @@ def create_api(
         known(environment)
         reconciler.trigger(environment, Trigger.MANUAL)
         return {"environment": environment, "status": "sync requested"}
+
+    return api
+
+
+def _policies(reconciler: Reconciler, policies: PolicyRunner | None) -> APIRouter:
+    api = APIRouter()
 
     @api.get("/policies")
     def list_policies() -> dict[str, Any]:
@@ -105,16 +139,17 @@ def create_api(
                 )
                 checks: dict[tuple[str, str], Any] = {}
                 for result in latest:  # newest first: keep the first seen per check
-                    key = (result.check, result.route)
-                    if key not in checks:
-                        checks[key] = {
+                    checks.setdefault(
+                        (result.check, result.route),
+                        {
                             "check": result.check,
                             "route": result.route,
                             "outcome": result.outcome.value,
                             "at": result.at.isoformat(),
                             "reason": result.reason,
                             "failing": policies.failing(policy, result) if policies else False,
-                        }
+                        },
+                    )
                 found.append(
                     {
                         "name": policy.name,
@@ -129,19 +164,25 @@ def create_api(
 
     @api.get("/policies/{name}/results")
     def policy_results(name: str, limit: int = 50) -> dict[str, Any]:
-        results = reconciler.history.evaluations(name, limit=max(1, min(limit, 1000)))
+        results = reconciler.history.evaluations(name, limit=_bounded(limit, "results"))
         return {"policy": name, "results": [r.model_dump(mode="json") for r in results]}
 
     @api.get("/rollbacks")
     def rollbacks(
         environment: str | None = None, policy: str | None = None, limit: int = 50
     ) -> dict[str, Any]:
-        found = reconciler.history.rollbacks(environment, policy, limit=max(1, min(limit, 500)))
+        found = reconciler.history.rollbacks(
+            environment, policy, limit=_bounded(limit, "rollbacks")
+        )
         return {"rollbacks": [r.to_dict() for r in found]}
 
-    app.include_router(api)
+    return api
 
-    @app.post("/webhooks/git", status_code=202)
+
+def _webhooks(reconciler: Reconciler, webhook_secret: str) -> APIRouter:
+    api = APIRouter()
+
+    @api.post("/webhooks/git", status_code=202)
     async def webhook(request: Request) -> dict[str, Any]:
         body = await request.body()
         signature = request.headers.get("x-hub-signature-256") or request.headers.get(
@@ -165,19 +206,30 @@ def create_api(
         reconciler.trigger_all(Trigger.WEBHOOK)
         return {"status": "reconcile requested"}
 
-    @app.get("/healthz", include_in_schema=False)
+    return api
+
+
+def _health(reconciler: Reconciler) -> APIRouter:
+    api = APIRouter(include_in_schema=False)
+
+    @api.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", include_in_schema=False)
+    @api.get("/readyz")
     def readyz() -> Response:
         ready = reconciler.mirror.ready
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", include_in_schema=False)
+    @api.get("/metrics")
     def metrics() -> Response:
         return Response(
             generate_latest(reconciler.metrics.registry), media_type=CONTENT_TYPE_LATEST
         )
 
-    return app
+    return api
+
+
+def _bounded(limit: int, what: str) -> int:
+    """A page size the caller asked for, kept between 1 and the endpoint's maximum."""
+    return max(1, min(limit, LIMIT[what]))

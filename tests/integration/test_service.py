@@ -138,6 +138,13 @@ def test_gateway_down_then_back_converges(service: Service, tmp_path: Path) -> N
         "the degraded status",
         lambda: service.status()["sync"] == "degraded" and service.status()["headCommit"] == sha,
     )
+    plan = httpx.get(
+        f"{service.url}/api/v1/environments/dev/plan",
+        headers={"Authorization": f"Bearer {API_TOKEN}"},
+        timeout=60,
+    )
+    assert plan.status_code == 503  # a dependency is down: said as JSON, not a 500
+    assert "ConnectError" in plan.json()["detail"]
     with gateway(service.gateway_port, service.gateway_state):
         wait_for("convergence after the gateway is back", service.synced_at(sha))
         assert service.live_route()["spec"]["rateLimits"]["requestsPerMinute"] == 75

@@ -51,5 +51,5 @@ def test_every_error_class_is_in_errors_py_and_drawn_under_its_parent() -> None:
     classes = every_subclass()
     assert {c.__module__ for c in classes} == {"controlplane.errors"}
     actual = {c.__name__: c.__bases__[0].__name__ for c in classes}
-    assert len(actual) >= 16
+    assert len(actual) >= 15
     assert drawn == actual  # a class missing from the drawing, or under the wrong parent, fails

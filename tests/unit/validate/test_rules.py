@@ -38,6 +38,21 @@ def test_out_of_range_percent_names_file_line_field_and_bound(config: Path) -> N
     assert (p.found, p.expected) == ("140", "at most 100")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "path"),
+    [
+        ("  model: chat-small\n", "  model: chat-small\n  cascade: null\n", "spec.cascade"),
+        ("  rateLimits:\n", "  timeout: null\n  rateLimits:\n", "spec.timeout"),
+    ],
+)
+def test_an_explicit_null_is_not_taken_for_absent(
+    config: Path, old: str, new: str, path: str
+) -> None:
+    edit(config, "environments/dev/routes.yaml", old, new)
+    problem = only(validate(config, ["dev"]).problems, "schema")
+    assert (problem.path, problem.found) == (path, "null")
+
+
 def test_misspelt_field_suggests_the_right_one_once(config: Path) -> None:
     edit(config, "environments/prod/pools.yaml", "gpusPerNode: 8", "gpusPerNod: 8")
     p = only(validate(config).problems, "schema")
