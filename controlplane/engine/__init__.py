@@ -5,31 +5,58 @@ Desired state from a config repository (`desired_state`, `validate`), plans per 
 built from an Environment (`targets_for`, `forge_for`, `metric_source_for`, always batched), and
 remediation (`Rollbacker`, `rollback_now`). The CLI, the reconciler, the policy runner and the
 API call these, and compose nothing of the kind themselves.
+
+Names load on first use (PEP 562): `controlplane validate` should not pay for SQLAlchemy, the
+forge clients and the Prometheus client, which only remediation and serving need.
 """
 
-from controlplane.engine.config import desired_state, load, validate
-from controlplane.engine.connect import dialect_for, forge_for, metric_source_for, targets_for
-from controlplane.engine.executors import apply_plan, dry_run
-from controlplane.engine.manual import ManualRollback, rollback_now
-from controlplane.engine.planning import TargetPlan, plan_as_if_applied, plan_target, plan_targets
-from controlplane.engine.remediation import Rollbacker, RollbackResult
+from __future__ import annotations
 
-__all__ = [
-    "ManualRollback",
-    "RollbackResult",
-    "Rollbacker",
-    "TargetPlan",
-    "apply_plan",
-    "desired_state",
-    "dialect_for",
-    "dry_run",
-    "forge_for",
-    "load",
-    "metric_source_for",
-    "plan_as_if_applied",
-    "plan_target",
-    "plan_targets",
-    "rollback_now",
-    "targets_for",
-    "validate",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads each on first use
+    from controlplane.engine.config import desired_state as desired_state
+    from controlplane.engine.config import load as load
+    from controlplane.engine.config import validate as validate
+    from controlplane.engine.connect import dialect_for as dialect_for
+    from controlplane.engine.connect import forge_for as forge_for
+    from controlplane.engine.connect import metric_source_for as metric_source_for
+    from controlplane.engine.connect import targets_for as targets_for
+    from controlplane.engine.executors import apply_plan as apply_plan
+    from controlplane.engine.executors import dry_run as dry_run
+    from controlplane.engine.manual import ManualRollback as ManualRollback
+    from controlplane.engine.manual import rollback_now as rollback_now
+    from controlplane.engine.planning import TargetPlan as TargetPlan
+    from controlplane.engine.planning import plan_as_if_applied as plan_as_if_applied
+    from controlplane.engine.planning import plan_target as plan_target
+    from controlplane.engine.planning import plan_targets as plan_targets
+    from controlplane.engine.remediation import Rollbacker as Rollbacker
+    from controlplane.engine.remediation import RollbackResult as RollbackResult
+
+_MODULE_OF = {
+    "desired_state": "config",
+    "load": "config",
+    "validate": "config",
+    "dialect_for": "connect",
+    "forge_for": "connect",
+    "metric_source_for": "connect",
+    "targets_for": "connect",
+    "apply_plan": "executors",
+    "dry_run": "executors",
+    "ManualRollback": "manual",
+    "rollback_now": "manual",
+    "TargetPlan": "planning",
+    "plan_as_if_applied": "planning",
+    "plan_target": "planning",
+    "plan_targets": "planning",
+    "Rollbacker": "remediation",
+    "RollbackResult": "remediation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'controlplane.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"controlplane.engine.{module}"), name)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from controlplane.cli import COMMANDS
 from tests.support.config import REPO, edit
 from tests.support.processes import git
 
@@ -121,12 +122,29 @@ def test_a_folder_without_environments_is_a_usage_error(tmp_path: Path) -> None:
     assert "is this a controlplane config repository?" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["validate", "schemas"])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0
     assert f"usage: controlplane {command}" in result.stdout
     assert len(result.stdout.splitlines()) > 5
+
+
+def test_the_command_list_loads_no_command() -> None:
+    """`controlplane --help` lists every command from the table, importing none of them."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from controlplane.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    main(['--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('controlplane.cli.')))\n"
+        "print(out.getvalue())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    first, _, listing = result.stdout.partition("\n")
+    assert first == "[]"
+    for command in COMMANDS:
+        assert command in listing
 
 
 def test_console_script_is_installed() -> None:
