@@ -27,6 +27,7 @@ statuses. Adapters re-raise their vendors' errors as one of these, `from` the or
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -57,9 +58,23 @@ class Rule(StrEnum):
     SECRET = "secret"
 
 
+# The most characters of each part of a problem: a 10 MB value must not become a 10 MB line.
+PROBLEM_PART_LIMIT = 300
+_LIMITS = {"file": 300, "path": 200, "found": 300, "expected": 600, "resource": 200}
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clip(text: str, limit: int = PROBLEM_PART_LIMIT) -> str:
+    """TEXT with control characters escaped (so it stays on its line), at most LIMIT characters;
+    an ellipsis marks a cut."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).replace("\n", "\\n")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One thing wrong with the config, with where it is and what was expected there."""
+    """One thing wrong with the config, with where it is and what was expected there. Every text
+    part is bounded and on one line, whatever the config held."""
 
     file: str
     line: int
@@ -68,6 +83,10 @@ class Problem:
     expected: str
     rule: Rule
     resource: str = ""
+
+    def __post_init__(self) -> None:
+        for name, limit in _LIMITS.items():
+            object.__setattr__(self, name, clip(getattr(self, name), limit))
 
     @property
     def message(self) -> str:

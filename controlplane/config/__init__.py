@@ -9,10 +9,11 @@ from controlplane.config.documents import (
     format_path,
     parse_documents,
 )
-from controlplane.config.parse import CONFIG_DIRS, is_config_file, parse_config
+from controlplane.config.parse import CONFIG_DIRS, ConfigFile, is_config_file, parse_config
 
 __all__ = [
     "CONFIG_DIRS",
+    "ConfigFile",
     "Document",
     "FieldPath",
     "LoadedConfig",

@@ -154,6 +154,10 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
         problems.append(_yaml_problem(file, 1, str(exc).splitlines()[0], "valid YAML"))
     except RecursionError:
         problems.append(_yaml_problem(file, 1, "nesting too deep to read", "valid YAML"))
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts (4300)
+        problems.append(
+            _yaml_problem(file, 1, f"a value that cannot be read ({exc})", "valid YAML")
+        )
     finally:
         loader.dispose()
     return documents, problems

@@ -11,6 +11,7 @@ validation's business, because policies refer across environments.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from controlplane.config.documents import Document, LoadedConfig, environment_of, parse_documents
@@ -20,25 +21,48 @@ CONFIG_DIRS = ("environments", "policies")
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+@dataclass(frozen=True)
+class ConfigFile:
+    """One file of a config repository, or the reason it was refused (its content unread)."""
+
+    path: str  # relative to the config root
+    content: bytes = b""
+    refused: str = ""  # e.g. "a symbolic link to outside the repository"
+    expected: str = "a regular file inside the repository (its target is not read)"
+
+
 def is_config_file(relative: PurePosixPath) -> bool:
     """Whether a path relative to the config root is one the config is read from."""
     return relative.suffix in YAML_SUFFIXES and relative.parts[0] in CONFIG_DIRS
 
 
 def parse_config(
-    files: Iterable[tuple[str, bytes]], root: str, revision: str | None = None
+    files: Iterable[ConfigFile], root: str, revision: str | None = None
 ) -> LoadedConfig:
-    """Parse every (relative path, content) pair; problems inside files (encoding, YAML syntax,
-    stray locations) are returned, all of them."""
+    """Parse every file; problems inside files (encoding, YAML syntax, stray locations) and files
+    refused by the reader are returned, all of them."""
     documents: list[Document] = []
     texts: dict[str, str] = {}
     problems: list[Problem] = []
     environments: set[str] = set()
-    for file, content in files:
+    for item in files:
+        file, content = item.path, item.content
         environment = environment_of(file)
         if environment is not None:
             environments.add(environment)
-        elif PurePosixPath(file).parts[0] == "environments":
+        if item.refused:
+            problems.append(
+                Problem(
+                    file=file,
+                    line=1,
+                    path="",
+                    found=item.refused,
+                    expected=item.expected,
+                    rule=Rule.LAYOUT,
+                )
+            )
+            continue
+        if environment is None and PurePosixPath(file).parts[0] == "environments":
             problems.append(
                 Problem(
                     file=file,

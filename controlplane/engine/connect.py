@@ -1,10 +1,11 @@
 """Adapters built from an Environment's config: its targets, its forge, its metric source. The
-only place that knows every driver and resolves their credentials (each value registered for
-redaction as it is resolved)."""
+only place that knows every driver and resolves their credentials: each as a reference written in
+the config, so only where the operator allows and only for the destination it is bound to
+(`resolve_config_secret`), and registered for redaction as it is resolved."""
 
 from __future__ import annotations
 
-from controlplane.credentials import resolve_secret
+from controlplane.credentials import resolve_config_secret
 from controlplane.errors import ConfigError
 from controlplane.forge import CLIENTS, Forge, ForgeHttp
 from controlplane.policy import DIALECTS, Dialect
@@ -26,7 +27,8 @@ def targets_for(environment: Environment) -> list[Target]:
                         f"environment {environment.name!r}: gateway target {config.name!r} has "
                         "no token; the admin API requires one (e.g. token: env:VAR)"
                     )
-                drivers.append(GatewayDriver(config.name, config.url, resolve_secret(config.token)))
+                token = resolve_config_secret(config.token, config.url)
+                drivers.append(GatewayDriver(config.name, config.url, token))
             case LiteLLMTargetConfig():
                 raise ConfigError(
                     f"environment {environment.name!r}: the litellm driver is not built yet; "
@@ -38,7 +40,8 @@ def targets_for(environment: Environment) -> list[Target]:
 def forge_for(config: ForgeConfig) -> Forge:
     """The client of an environment's forge, its token resolved from its reference."""
     client = CLIENTS[config.type]
-    http = ForgeHttp(config.url, client.headers(resolve_secret(config.token)), config.type)
+    token = resolve_config_secret(config.token, config.url)
+    http = ForgeHttp(config.url, client.headers(token), config.type)
     return client(http, config.repository)
 
 
@@ -56,5 +59,7 @@ def metric_source_for(environment: Environment, url: str | None = None) -> Batch
     if url is None:
         return None
     token = config.bearer_token if config else None
-    client = PrometheusClient(url, bearer_token=resolve_secret(token) if token else None)
+    client = PrometheusClient(
+        url, bearer_token=resolve_config_secret(token, url) if token else None
+    )
     return BatchingSource(client, dialect_for(environment).route_label)

@@ -18,7 +18,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from controlplane.credentials import resolve_secret
+from controlplane.credentials import resolve_config_secret
 from controlplane.errors import ConfigError
 from controlplane.gateway.admin import gateway_state
 from controlplane.gateway.guardrails import check
@@ -227,7 +227,8 @@ async def _open(
     headers = {"content-type": "application/json"}
     if model.spec.api_key is not None:
         try:
-            headers["authorization"] = f"Bearer {resolve_secret(model.spec.api_key)}"
+            key = resolve_config_secret(model.spec.api_key, model.spec.endpoint)
+            headers["authorization"] = f"Bearer {key}"
         except ConfigError as exc:
             raise UpstreamFailure(str(exc)) from exc
     upstream_body = {**body, "model": _upstream_model_name(model)}

@@ -15,7 +15,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from controlplane.spec import KINDS, Resource
-from controlplane.spec.base import format_duration
+from controlplane.spec.base import MAX_STRING, format_duration
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://controlplane.dev/schemas/"
@@ -38,6 +38,16 @@ class _Generator(GenerateJsonSchema):
     def encode_default(self, dft: Any) -> Any:
         # Durations are written as in YAML ("1h"), not as ISO 8601 ("PT1H").
         return format_duration(dft) if isinstance(dft, timedelta) else super().encode_default(dft)
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        generated = super().str_schema(schema)
+        generated.setdefault("maxLength", MAX_STRING)  # as the models' str_max_length
+        return generated
+
+    def dict_schema(self, schema: core_schema.DictSchema) -> JsonSchemaValue:
+        generated = super().dict_schema(schema)
+        generated.setdefault("propertyNames", {"maxLength": MAX_STRING})
+        return generated
 
     def field_title_should_be_set(self, schema: Any) -> bool:
         # Field titles would repeat the name ("Gpumemorygib"); descriptions carry the meaning.

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,11 @@ from pydantic.alias_generators import to_camel
 API_VERSION = "controlplane.dev/v1alpha1"
 
 
+# Every value has a domain: no string (or mapping key) longer than this, no number that is not
+# finite. The JSON Schemas say the same (controlplane.schema), so editors and CI agree.
+MAX_STRING = 4096
+
+
 class SpecModel(BaseModel):
     """Base of every model in a resource: camelCase in YAML, no unknown fields, immutable."""
 
@@ -35,6 +41,8 @@ class SpecModel(BaseModel):
         frozen=True,
         # Defaults such as "1h" go through the same parsing as values written in YAML.
         validate_default=True,
+        allow_inf_nan=False,  # `.inf` would become `Infinity` in JSON plans, `nan` in Markdown
+        str_max_length=MAX_STRING,
     )
 
 
@@ -44,14 +52,15 @@ class FrozenValue(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# A DNS-1123 label, as Kubernetes names: it is used in URLs, metric labels and branch names.
-NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$"
+# An RFC 1123 label, as Kubernetes names: names become URL paths, metric labels, branch names
+# and Kubernetes object names, so no dots ('a..b') and nothing else a label does not allow.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 Name = Annotated[
     str,
     Field(
         pattern=NAME_PATTERN,
-        description="Lower-case letters, digits, '-' and '.', starting and ending with a letter "
-        "or digit, at most 63 characters.",
+        description="A DNS label (RFC 1123): lower-case letters, digits and '-', starting and "
+        "ending with a letter or digit, at most 63 characters.",
     ),
 ]
 
@@ -59,21 +68,42 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 # Thresholds may sit past 100% of a budget: "block at 120%" allows a planned overrun.
 ThresholdPercent = Annotated[float, Field(gt=0, le=1000)]
 Fraction = Annotated[float, Field(ge=0, le=1)]
-Usd = Annotated[float, Field(ge=0)]
-PositiveInt = Annotated[int, Field(ge=1)]
+Usd = Annotated[float, Field(ge=0, le=1e9)]
+PositiveInt = Annotated[int, Field(ge=1, le=10**9)]
 
 # Credentials are never written in the config: only where to find them at run time.
 SECRET_REF_PATTERN = r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:\S+)$"
+# Pseudo-filesystems a credential can never be: reading them leaks process state or never ends.
+FORBIDDEN_SECRET_ROOTS = ("/proc", "/dev", "/sys")
+
+
+def check_file_reference(reference: str) -> str:
+    """A `file:` reference must name an absolute path, climb nowhere and stay off the
+    pseudo-filesystems; where it may read at run time is the operator's to say (credentials)."""
+    if reference.startswith("file:"):
+        path = reference.removeprefix("file:")
+        parts = path.split("/")
+        if not path.startswith("/") or ".." in parts or "." in parts:
+            raise ValueError("a file: reference must be an absolute path without '.' or '..'")
+        if any(path == root or path.startswith(root + "/") for root in FORBIDDEN_SECRET_ROOTS):
+            raise ValueError("a file: reference may not point into /proc, /dev or /sys")
+    return reference
+
+
 SecretRef = Annotated[
     str,
     Field(
         pattern=SECRET_REF_PATTERN,
         description="A reference to a credential, never the credential: 'env:VAR' reads the "
-        "environment variable VAR, 'file:PATH' reads the file at PATH, at run time.",
+        "environment variable VAR, 'file:/PATH' reads the file at the absolute PATH (inside a "
+        "directory the operator allows), at run time.",
     ),
+    AfterValidator(check_file_reference),
 ]
 
-HTTP_URL_PATTERN = r"^https?://[^\s/@]+(:[0-9]+)?(/\S*)?$"
+# A port is 1 to 65535: the alternatives spell that range out, digit by digit.
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+HTTP_URL_PATTERN = rf"^https?://(\[[0-9A-Fa-f:.]+\]|[^\s/@:\[\]]+)(:{_PORT})?(/\S*)?$"
 HttpUrl = Annotated[
     str,
     Field(
@@ -91,13 +121,17 @@ _DURATION_UNITS = {
     "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
-DURATION_PATTERN = r"^([0-9]+(ms|s|m|h|d|w))+$"
+# Units from the largest down, each at most once with at most four digits, as Prometheus writes
+# them: bounded by construction (under 220 years), so no duration can overflow.
+DURATION_PATTERN = (
+    r"^([0-9]{1,4}w)?([0-9]{1,4}d)?([0-9]{1,4}h)?([0-9]{1,4}m)?([0-9]{1,4}s)?([0-9]{1,4}ms)?$"
+)
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 
 
 def parse_duration(value: object) -> object:
     """'1h30m' -> timedelta; anything else is passed on for pydantic to reject."""
-    if isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value):
+    if isinstance(value, str) and value and re.fullmatch(DURATION_PATTERN, value):
         return sum(
             (int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(value)),
             timedelta(),
@@ -127,14 +161,17 @@ Duration = Annotated[
         {
             "type": "string",
             "pattern": DURATION_PATTERN,
-            "description": "A duration such as 500ms, 30s, 5m, 1h30m or 30d.",
+            "minLength": 2,
+            "description": "A duration such as 500ms, 30s, 5m, 1h30m or 30d: units from the "
+            "largest (w, d, h, m, s, ms), each once, at most four digits each.",
         }
     ),
 ]
 
 # Model sizes as people write them: 70B, 8B, 270M, or a plain integer.
 _SIZE_SUFFIX = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
-PARAMETER_COUNT_PATTERN = r"^[0-9]+(\.[0-9]+)?[KMBT]$"
+PARAMETER_COUNT_PATTERN = r"^[0-9]{1,6}(\.[0-9]{1,3})?[KMBT]$"
+MAX_PARAMETERS = 10**15
 
 
 def parse_parameter_count(value: object) -> object:
@@ -146,11 +183,11 @@ def parse_parameter_count(value: object) -> object:
 ParameterCount = Annotated[
     int,
     BeforeValidator(parse_parameter_count),
-    Field(ge=1),
+    Field(ge=1, le=MAX_PARAMETERS),
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "integer", "minimum": 1},
+                {"type": "integer", "minimum": 1, "maximum": MAX_PARAMETERS},
                 {"type": "string", "pattern": PARAMETER_COUNT_PATTERN},
             ],
             "description": "Number of parameters: an integer, or a number with K, M, B or T, "

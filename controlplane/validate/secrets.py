@@ -8,6 +8,8 @@ every value under a key whose name says it holds a credential.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -22,8 +24,9 @@ from controlplane.errors import Problem, Rule
 from controlplane.spec.base import SECRET_REF_PATTERN
 
 
-class LLMProviderKeyDetector(RegexBasedDetector):
-    """API keys of LLM providers and gateways, which detect-secrets has no detector for."""
+class ProviderTokenDetector(RegexBasedDetector):
+    """Token formats detect-secrets has no detector for: LLM providers and gateways, fine-grained
+    GitHub tokens, cloud and platform tokens, and AWS secret keys in every assignment form."""
 
     secret_type = "API key or bearer token"
     denylist = (
@@ -34,7 +37,21 @@ class LLMProviderKeyDetector(RegexBasedDetector):
         re.compile(r"\br8_[A-Za-z0-9]{37}"),
         re.compile(r"\bpplx-[A-Za-z0-9]{40,}"),
         re.compile(r"\bxai-[A-Za-z0-9]{40,}"),
+        re.compile(r"\bfw_[A-Za-z0-9]{24,}"),  # Fireworks
         re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),
+        re.compile(r"\bgithub_pat_[A-Za-z0-9_]{22,}"),  # fine-grained GitHub tokens
+        re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"),  # GitLab personal access tokens
+        re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),
+        re.compile(r"\bdop_v1_[a-f0-9]{64}\b"),  # DigitalOcean
+        re.compile(r"\bhvs\.[A-Za-z0-9_-]{24,}"),  # HashiCorp Vault service tokens
+        re.compile(r"\bdapi[a-f0-9]{32}\b"),  # Databricks
+        re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"),  # SendGrid, unquoted
+        # AWS secret access keys: 40 base64 characters after a name that says so, whether
+        # quoted or not, with '=', ':' or '=>' (ini, env files, YAML, JSON, HCL).
+        re.compile(
+            r"(?i)aws.{0,20}?(?:secret|key|token).{0,20}?(?:=>|[=:])\s*['\"]?"
+            r"[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"
+        ),
     )
 
 
@@ -68,7 +85,7 @@ def _detectors() -> tuple[RegexBasedDetector, ...]:
         for cls in classes
         if issubclass(cls, RegexBasedDetector) and cls is not IPPublicDetector
     ]
-    return (*sorted(chosen, key=lambda d: d.secret_type), LLMProviderKeyDetector())
+    return (*sorted(chosen, key=lambda d: d.secret_type), ProviderTokenDetector())
 
 
 _LEADING_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
@@ -87,14 +104,43 @@ def _prefilter() -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
+# Runs of base64 long enough to hide a token (a 20-character token is 28 in base64).
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+
+
 def secret_kind(text: str) -> str | None:
-    """What kind of credential `text` contains, or None."""
+    """What kind of credential `text` contains, or None; a token hidden in base64 too."""
+    kind = _plain_kind(text)
+    if kind is not None:
+        return kind
+    for run in _BASE64_RUN.findall(text):
+        decoded = _decoded(run)
+        if decoded is not None:
+            kind = _plain_kind(decoded)
+            if kind is not None:
+                return f"{kind}, base64-encoded"
+    return None
+
+
+def _plain_kind(text: str) -> str | None:
     if not _prefilter().search(text):
         return None
     for detector in _detectors():
         if any(True for _ in detector.analyze_string(text)):
             return str(detector.secret_type)
     return None
+
+
+def _decoded(run: str) -> str | None:
+    """The text a base64 run (standard or URL-safe alphabet) encodes, when it is text."""
+    stripped = run.rstrip("=")
+    padded = stripped + "=" * (-len(stripped) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return text if text.isprintable() else None
 
 
 def find_inline_secrets(texts: dict[str, str], documents: tuple[Document, ...]) -> list[Problem]:

@@ -34,9 +34,11 @@ from controlplane.spec.base import (
 _DID_YOU_MEAN = re.compile(r"did you mean '([^']+)'\?$")
 # What the shared patterns mean, since a field's own description replaces its type's.
 PATTERN_MEANING = {
-    DURATION_PATTERN: "a duration such as 500ms, 30s, 5m, 1h30m or 30d",
-    NAME_PATTERN: "a name of lower-case letters, digits, '-' and '.', at most 63 characters",
-    HTTP_URL_PATTERN: "an http:// or https:// URL without credentials in it",
+    DURATION_PATTERN: "a duration such as 500ms, 30s, 5m, 1h30m or 30d (units from the largest, "
+    "each once, at most four digits each)",
+    NAME_PATTERN: "a DNS label: lower-case letters, digits and '-', starting and ending with a "
+    "letter or digit, at most 63 characters",
+    HTTP_URL_PATTERN: "an http:// or https:// URL without credentials in it, its port 1 to 65535",
     PARAMETER_COUNT_PATTERN: "a count such as 70B or 270M",
 }
 SCOPE_FOLDER = {"environment": "environments/<env>/", "policy": "policies/"}
@@ -163,10 +165,18 @@ def describe_schema_error(
         case "additionalProperties":
             allowed = sorted(schema.get("properties", {}))
             return [
-                ((*path, key), f"unknown field {key!r}", _allowed_fields(key, allowed))
+                (
+                    (*path, str(key)),
+                    f"unknown field {show(key)}",
+                    _allowed_fields(str(key), allowed),
+                )
                 for key in instance
                 if key not in allowed
             ]
+        case "propertyNames":
+            return [(path, "a key that is too long or not text", "keys of at most 4096 characters")]
+        case "maxLength":
+            return [(path, f"{len(instance)} characters", f"at most {value} characters")]
         case "oneOf" | "anyOf":
             return _describe_union(error, path, root)
         case "type":
@@ -192,8 +202,8 @@ def describe_schema_error(
             return [(path, f"{len(instance)} items", f"at least {value}")]
         case "minLength":
             return [(path, show(instance), f"at least {value} characters")]
-        case _:
-            return [(path, show(instance), error.message)]
+        case _:  # the library's message can quote the whole value: keep its first line, short
+            return [(path, show(instance), error.message.splitlines()[0][:200])]
 
 
 def _describe_union(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from controlplane import engine
+from controlplane.engine.config import load  # (loads gitpython while tests are collected)
 from controlplane.errors import Problem
 from controlplane.validate import Validation, validate_config
 
@@ -21,7 +21,7 @@ def edit(root: Path, file: str, old: str, new: str, count: int = 1) -> None:
 
 
 def validate(root: Path, envs: list[str] | None = None) -> Validation:
-    return validate_config(engine.load(root), envs)
+    return validate_config(load(root), envs)
 
 
 def only(problems: tuple[Problem, ...] | list[Problem], rule: str) -> Problem:

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from controlplane import engine
-from controlplane.credentials import REDACTED, redact, register_secret, resolve_secret
+from controlplane.credentials import (
+    REDACTED,
+    redact,
+    register_secret,
+    resolve_config_secret,
+    resolve_secret,
+)
 from controlplane.errors import SecretUnavailable
 from controlplane.logs import configure_logging
 from controlplane.repo import GitMirror
@@ -85,7 +91,8 @@ def resolve_model(config: Path) -> None:
     state = validate(config, ["dev"]).states["dev"]
     [external] = [m for m in state.models if m.spec.api_key is not None]
     assert external.spec.api_key is not None
-    resolve_secret(external.spec.api_key)
+    assert external.spec.endpoint is not None
+    resolve_config_secret(external.spec.api_key, external.spec.endpoint)  # as the gateway does
 
 
 @pytest.fixture
@@ -93,6 +100,8 @@ def resolved(config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     for name in ("gateway", "prometheus", "git", "forge", "api"):
         monkeypatch.setenv(f"T_{name.upper()}", VALUES[name])
     monkeypatch.setenv("OPENAI_API_KEY", VALUES["model"])
+    bound = "env:T_FORGE@api.github.com env:OPENAI_API_KEY@api.openai.com"
+    monkeypatch.setenv("CONTROLPLANE_CREDENTIAL_HOSTS", bound)
     steps: list[Callable[[], None]] = [
         resolve_gateway,
         resolve_prometheus,
