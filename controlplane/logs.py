@@ -10,11 +10,13 @@ removed from the message and from every string field.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
 from controlplane.credentials import redact
+from controlplane.errors import ControlPlaneError
 
 # Records from these libraries are noise (every request, every job run, every retry that the
 # caller reports itself when it finally fails).
@@ -42,8 +44,30 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+LEVEL_VARIABLE = "CONTROLPLANE_LOG_LEVEL"
+
+
+def log_failure(log: logging.Logger, what: str, exc: BaseException, **extra: str) -> None:
+    """One line for a failure that a loop survives (a tick, a pass, a job): what failed and why.
+    A failure controlplane does not name itself is a bug: its traceback goes to DEBUG."""
+    known = isinstance(exc, ControlPlaneError)
+    reason = str(exc).splitlines()[0] if str(exc) else ""
+    log.error(
+        "%s: %s%s%s",
+        what,
+        "" if known else f"{type(exc).__name__}: ",
+        reason[:500],
+        "" if known else f" (a bug; {LEVEL_VARIABLE}=DEBUG logs its traceback)",
+        extra=extra,
+    )
+    if not known:
+        log.debug("traceback of: %s", what, exc_info=exc, extra=extra)
+
+
 def configure_logging(json_lines: bool = False, level: str = "INFO") -> None:
-    """Send every record through the redacting filter to stderr, as JSON or as plain lines."""
+    """Send every record through the redacting filter to stderr, as JSON or as plain lines, at
+    LEVEL unless CONTROLPLANE_LOG_LEVEL says otherwise."""
+    level = os.environ.get(LEVEL_VARIABLE, level).upper()
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(

@@ -9,6 +9,7 @@ from pathlib import Path
 from controlplane.cli import arguments
 from controlplane.credentials import register_secret
 from controlplane.errors import UsageError
+from controlplane.http_limits import Limits
 
 DESCRIPTION = (
     "The embedded gateway: /v1/chat/completions and /v1/models for clients, /admin/v1 for "
@@ -32,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="environment variable holding the admin token (default: CONTROLPLANE_GATEWAY_TOKEN)",
     )
     serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=Limits.max_body_bytes,
+        metavar="N",
+        help=f"largest request body accepted (default: {Limits.max_body_bytes})",
+    )
+    serve.add_argument(
         "--state",
         type=Path,
         metavar="FILE",
@@ -47,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"set {args.token_env} to the admin token: the gateway's admin API needs one"
         )
+    if args.max_body_bytes < 1:
+        raise UsageError("--max-body-bytes must be at least 1")
     register_secret(token)
-    serve(args.host, args.port, token, args.state)
+    serve(args.host, args.port, token, args.state, Limits(max_body_bytes=args.max_body_bytes))
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from controlplane.forge.answers import GiteaLabel
 from controlplane.forge.github import GitHub
 
 LABEL_COLOR = "#d73a4a"
@@ -20,15 +21,15 @@ class Gitea(GitHub):
 
     def add_labels(self, number: int, labels: list[str]) -> None:
         known = {
-            str(item["name"]): int(item["id"])
-            for item in self.http.pages(f"{self.repo}/labels", dict(self.page_size))
+            item.name: item.id
+            for item in self.http.pages(f"{self.repo}/labels", GiteaLabel, dict(self.page_size))
         }
         for name in labels:
             if name not in known:
                 created = self.http.request(
                     "POST", f"{self.repo}/labels", json={"name": name, "color": LABEL_COLOR}
                 )
-                known[name] = int(created.json()["id"])
+                known[name] = self.http.parse(created, GiteaLabel).id
         self.http.request(
             "POST",
             f"{self.repo}/issues/{number}/labels",

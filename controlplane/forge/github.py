@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from controlplane.forge.answers import GitHubPull
 from controlplane.forge.base import PullRequest
 from controlplane.forge.http import ForgeHttp
 
@@ -28,11 +29,14 @@ class GitHub:
         }
 
     def open_pull_requests(self) -> list[PullRequest]:
-        items = self.http.pages(f"{self.repo}/pulls", {"state": "open", **self.page_size})
+        items = self.http.pages(
+            f"{self.repo}/pulls", GitHubPull, {"state": "open", **self.page_size}
+        )
         return [_pull(item) for item in items]
 
     def pull_request(self, number: int) -> PullRequest:
-        return _pull(self.http.request("GET", f"{self.repo}/pulls/{number}").json())
+        found = self.http.request("GET", f"{self.repo}/pulls/{number}")
+        return _pull(self.http.parse(found, GitHubPull))
 
     def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
         created = self.http.request(
@@ -40,7 +44,7 @@ class GitHub:
             f"{self.repo}/pulls",
             json={"title": title, "head": head, "base": base, "body": body},
         )
-        return _pull(created.json())
+        return _pull(self.http.parse(created, GitHubPull))
 
     def add_labels(self, number: int, labels: list[str]) -> None:
         self.http.request("POST", f"{self.repo}/issues/{number}/labels", json={"labels": labels})
@@ -56,14 +60,14 @@ class GitHub:
         self.http.request("POST", f"{self.repo}/issues/{number}/comments", json={"body": body})
 
 
-def _pull(item: dict[str, Any]) -> PullRequest:
+def _pull(item: GitHubPull) -> PullRequest:
     return PullRequest(
-        number=int(item["number"]),
-        url=str(item.get("html_url", "")),
-        head=str(item["head"]["ref"]),
-        base=str(item["base"]["ref"]),
-        title=str(item.get("title", "")),
-        body=str(item.get("body") or ""),
-        open=item.get("state") == "open",
-        labels=tuple(str(label["name"]) for label in item.get("labels") or []),
+        number=item.number,
+        url=item.html_url,
+        head=item.head.ref,
+        base=item.base.ref,
+        title=item.title,
+        body=item.body or "",
+        open=item.state == "open",
+        labels=tuple(label.name for label in item.labels),
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from controlplane.errors import ForgeError
+from controlplane.forge.answers import GitLabMergeRequest, GitLabUser
 from controlplane.forge.base import PullRequest
 from controlplane.forge.http import ForgeHttp
 
@@ -23,13 +23,15 @@ class GitLab:
 
     def open_pull_requests(self) -> list[PullRequest]:
         items = self.http.pages(
-            f"{self.project}/merge_requests", {"state": "opened", "per_page": 100}
+            f"{self.project}/merge_requests",
+            GitLabMergeRequest,
+            {"state": "opened", "per_page": 100},
         )
         return [_merge_request(item) for item in items]
 
     def pull_request(self, number: int) -> PullRequest:
         found = self.http.request("GET", f"{self.project}/merge_requests/{number}")
-        return _merge_request(found.json())
+        return _merge_request(self.http.parse(found, GitLabMergeRequest))
 
     def create_pull_request(self, head: str, base: str, title: str, body: str) -> PullRequest:
         created = self.http.request(
@@ -43,7 +45,7 @@ class GitLab:
                 "remove_source_branch": True,
             },
         )
-        return _merge_request(created.json())
+        return _merge_request(self.http.parse(created, GitLabMergeRequest))
 
     def add_labels(self, number: int, labels: list[str]) -> None:
         self.http.request(
@@ -55,10 +57,11 @@ class GitLab:
     def request_reviewers(self, number: int, reviewers: list[str]) -> None:
         ids = []
         for username in reviewers:
-            users = self.http.request("GET", "/users", params={"username": username}).json()
+            found = self.http.request("GET", "/users", params={"username": username})
+            users = self.http.parse(found, list[GitLabUser])
             if not users:
                 raise ForgeError(f"gitlab: no user {username!r} to request a review from")
-            ids.append(users[0]["id"])
+            ids.append(users[0].id)
         self.http.request(
             "PUT", f"{self.project}/merge_requests/{number}", json={"reviewer_ids": ids}
         )
@@ -69,14 +72,14 @@ class GitLab:
         )
 
 
-def _merge_request(item: dict[str, Any]) -> PullRequest:
+def _merge_request(item: GitLabMergeRequest) -> PullRequest:
     return PullRequest(
-        number=int(item["iid"]),
-        url=str(item.get("web_url", "")),
-        head=str(item["source_branch"]),
-        base=str(item["target_branch"]),
-        title=str(item.get("title", "")),
-        body=str(item.get("description") or ""),
-        open=item.get("state") == "opened",
-        labels=tuple(str(label) for label in item.get("labels", [])),
+        number=item.iid,
+        url=item.web_url,
+        head=item.source_branch,
+        base=item.target_branch,
+        title=item.title,
+        body=item.description or "",
+        open=item.state == "opened",
+        labels=tuple(item.labels),
     )

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from controlplane.errors import ForgeError
 
 MAX_PAGES = 100
+T = TypeVar("T")
 RETRIABLE = {502, 503, 504}
 
 
@@ -98,14 +100,27 @@ class ForgeHttp:
             )
         return max(wait, 0.0)
 
-    def pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
-        """The items of every page of a list endpoint."""
+    def parse(self, response: httpx.Response, shape: type[T]) -> T:
+        """The answer as SHAPE; a ForgeError saying what did not fit when it is not one."""
+        return self._parse(response, TypeAdapter(shape))
+
+    def _parse(self, response: httpx.Response, adapter: TypeAdapter[T]) -> T:
+        try:
+            return adapter.validate_json(response.content)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False)[0]
+            where = ".".join(map(str, error["loc"])) or "the body"
+            raise ForgeError(
+                f"{self.forge}: {response.request.method} {response.request.url.path}: an answer "
+                f"that is not what the API documents ({where}: {error['msg']})"
+            ) from exc
+
+    def pages(self, path: str, shape: type[T], params: dict[str, Any] | None = None) -> Iterator[T]:
+        """The items of every page of a list endpoint, each as SHAPE."""
+        adapter = TypeAdapter(list[shape])  # type: ignore[valid-type]
         response = self.request("GET", path, params=params)
         for _ in range(MAX_PAGES):
-            items = response.json()
-            if not isinstance(items, list):
-                raise ForgeError(f"{self.forge}: GET {path}: expected a list, got {type(items)}")
-            yield from items
+            yield from self._parse(response, adapter)
             following = response.links.get("next", {}).get("url")
             if not following:
                 return

@@ -99,7 +99,9 @@ async def put_resource(
     try:
         resource = KIND_BY_NAME[kind].model_validate(document)
     except ValidationError as exc:
-        raise HTTPException(422, exc.errors(include_url=False, include_context=False)) from exc
+        raise HTTPException(
+            422, exc.errors(include_url=False, include_context=False, include_input=False)
+        ) from exc
     async with state.write_lock:
         snapshot = state.snapshot
         _check_precondition(snapshot, kind, name, if_match, if_none_match)

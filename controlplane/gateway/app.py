@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Response
@@ -13,12 +14,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from controlplane import __version__
 from controlplane.gateway import admin, proxy
 from controlplane.gateway.state import GatewayState, load_snapshot
+from controlplane.http_limits import Limits, RequestLimits, detail_body
 from controlplane.http_server import serve_http
 
 UPSTREAM_IDLE_SECONDS = 2.0
 
 
-def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
+def error_body(path: str, status: int, message: str) -> dict[str, Any]:
+    """Refusals in the format of the API asked: OpenAI's error object on the data plane."""
+    if path.startswith("/v1/"):
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        return {"error": {"message": message, "type": kind, "param": None, "code": status}}
+    return detail_body(path, status, message)
+
+
+def create_app(
+    admin_token: str, state_file: Path | None = None, limits: Limits | None = None
+) -> FastAPI:
     state = GatewayState(admin_token=admin_token, state_file=state_file)
     if state_file is not None:
         state.publish(load_snapshot(state_file))
@@ -43,6 +55,7 @@ def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.gateway = state
+    app.add_middleware(RequestLimits, limits=limits or Limits(), error_body=error_body)
     app.include_router(admin.router)
     app.include_router(proxy.router)
 
@@ -57,6 +70,6 @@ def create_app(admin_token: str, state_file: Path | None = None) -> FastAPI:
     return app
 
 
-def serve(host: str, port: int, admin_token: str, state_file: Path | None) -> None:
-    app = create_app(admin_token, state_file)
+def serve(host: str, port: int, admin_token: str, state_file: Path | None, limits: Limits) -> None:
+    app = create_app(admin_token, state_file, limits)
     serve_http(app, host, port)

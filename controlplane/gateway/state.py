@@ -53,10 +53,25 @@ def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
+def _partial_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_partial_writes(path: Path) -> list[Path]:
+    """Temporary files a crash left behind mid-write (they were never renamed into place)."""
+    leftovers = sorted(path.parent.glob(f"{_partial_prefix(path)}*.tmp"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
 def save_snapshot(snapshot: Snapshot, path: Path) -> None:
-    """Write atomically (temporary file, then rename), so a crash never leaves half a file."""
+    """Write atomically (temporary file, then rename), so a crash never leaves half a file; a
+    temporary file a crash leaves is removed at the next start (`remove_partial_writes`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, prefix=_partial_prefix(path), suffix=".tmp"
+    ) as tmp:
         json.dump(snapshot_to_json(snapshot), tmp)
         tmp.flush()
         os.fsync(tmp.fileno())
@@ -66,6 +81,7 @@ def save_snapshot(snapshot: Snapshot, path: Path) -> None:
 def load_snapshot(path: Path) -> Snapshot:
     """The snapshot saved in PATH (empty when there is none); ConfigError when it cannot be
     read as one, rather than serving a half-understood config."""
+    remove_partial_writes(path)
     if not path.exists():
         return Snapshot()
     try:

@@ -1,11 +1,11 @@
-"""Many per-route questions answered by one Prometheus query per shape (a tick of many policies)."""
+"""Many per-route questions answered by one Prometheus query per shape (a tick of policies)."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
 
+from controlplane.prometheus.answers import Sample
 from controlplane.prometheus.client import PrometheusClient
 
 
@@ -23,9 +23,9 @@ class BatchingSource:
         self.label = label
         self._route = re.compile(rf'{re.escape(label)}="([^"]*)"')
         self._at: datetime | None = None
-        self._cache: dict[str, list[dict[str, Any]]] = {}
+        self._cache: dict[str, list[Sample]] = {}
 
-    def _batched(self, query: str, at: datetime) -> tuple[list[dict[str, Any]], str] | None:
+    def _batched(self, query: str, at: datetime) -> tuple[list[Sample], str] | None:
         routes = set(self._route.findall(query))
         if len(routes) != 1:
             return None
@@ -47,8 +47,8 @@ class BatchingSource:
             return self.inner.scalar(query, at)
         series, route = batched
         for s in series:
-            if s["metric"].get(self.label) == route:
-                return float(s["value"][1])
+            if s.metric.get(self.label) == route:
+                return self.inner.value_of(s)
         return None
 
     def by_label(self, query: str, at: datetime, label: str) -> dict[str, float]:
@@ -57,9 +57,9 @@ class BatchingSource:
             return self.inner.by_label(query, at, label)
         series, route = batched
         return {
-            s["metric"].get(label, ""): float(s["value"][1])
+            s.metric.get(label, ""): self.inner.value_of(s)
             for s in series
-            if s["metric"].get(self.label) == route
+            if s.metric.get(self.label) == route
         }
 
     def series(

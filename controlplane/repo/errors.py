@@ -14,11 +14,24 @@ GIT_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     OSError,
 )
+# The lines of git's stderr that say what went wrong; the rest is advice and progress.
+_REASONS = ("fatal:", "error:", "ssh:", "remote: error", "hint: ")
+MAX_REASON = 400
 
 
 def git_failure(step: str, exc: Exception) -> RepoError:
-    """A RepoError that says which step failed and git's own last line about why."""
-    stderr = str(getattr(exc, "stderr", "") or "").strip()
-    # gitpython wraps stderr as "\n  stderr: 'fatal: ...'"; keep git's words only.
-    last = stderr.splitlines()[-1].strip().removeprefix("stderr:").strip(" '") if stderr else ""
-    return RepoError(f"{step}: {last or str(exc).strip() or type(exc).__name__}")
+    """A RepoError that says which step failed and, in whole sentences, git's reason."""
+    return RepoError(f"{step}: {git_reason(exc)}")
+
+
+def git_reason(exc: Exception) -> str:
+    stderr = str(getattr(exc, "stderr", "") or "")
+    # gitpython wraps stderr as "\n  stderr: 'fatal: ...\n...'": keep git's own words only.
+    stderr = stderr.strip().removeprefix("stderr:").strip().strip("'").strip()
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = [line for line in lines if line.lower().startswith(_REASONS)] or lines
+    reason = " ".join(chosen) or str(exc).strip() or type(exc).__name__
+    if len(reason) > MAX_REASON:  # cut at a sentence or word, and say so
+        cut = reason[:MAX_REASON]
+        reason = cut[: max(cut.rfind(". ") + 1, cut.rfind(" "))].rstrip() + " …"
+    return reason

@@ -26,7 +26,9 @@ from controlplane.errors import (
     TargetError,
 )
 from controlplane.history import Trigger
+from controlplane.http_limits import Limits, RequestLimits
 from controlplane.render import render_plan_json
+from controlplane.service.deliveries import RecentDeliveries, delivery_id
 from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
 from controlplane.signatures import verify_signature
@@ -49,12 +51,15 @@ def create_api(
     api_token: str,
     webhook_secret: str,
     policies: PolicyRunner | None = None,
+    limits: Limits | None = None,
+    replay_seconds: float = 600,
 ) -> FastAPI:
     app = FastAPI(
         title="controlplane",
         version=__version__,
         description="GitOps control plane for LLM serving: environment status, plans, history.",
     )
+    app.add_middleware(RequestLimits, limits=limits or Limits(max_body_bytes=5 * 1024 * 1024))
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
         presented = (authorization or "").removeprefix("Bearer ").strip()
@@ -71,7 +76,7 @@ def create_api(
 
     for router in (_environments(reconciler), _policies(reconciler, policies)):
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(require_token)])
-    app.include_router(_webhooks(reconciler, webhook_secret))
+    app.include_router(_webhooks(reconciler, webhook_secret, RecentDeliveries(replay_seconds)))
     app.include_router(_health(reconciler))
     return app
 
@@ -179,7 +184,9 @@ def _policies(reconciler: Reconciler, policies: PolicyRunner | None) -> APIRoute
     return api
 
 
-def _webhooks(reconciler: Reconciler, webhook_secret: str) -> APIRouter:
+def _webhooks(
+    reconciler: Reconciler, webhook_secret: str, deliveries: RecentDeliveries
+) -> APIRouter:
     api = APIRouter()
 
     @api.post("/webhooks/git", status_code=202)
@@ -192,6 +199,10 @@ def _webhooks(reconciler: Reconciler, webhook_secret: str) -> APIRouter:
             reconciler.metrics.webhooks.labels("bad-signature").inc()
             log.warning("webhook refused: missing or bad signature")
             raise HTTPException(401, "missing or invalid X-Hub-Signature-256")
+        delivery = delivery_id(request.headers)
+        if delivery is not None and deliveries.replayed(delivery):
+            reconciler.metrics.webhooks.labels("replayed").inc()
+            return {"status": "ignored", "reason": f"delivery {delivery} was already received"}
         try:
             event = json.loads(body or b"{}")
         except ValueError as exc:

@@ -18,6 +18,7 @@ from controlplane import engine
 from controlplane.engine import Rollbacker
 from controlplane.errors import ConfigError, ControlPlaneError
 from controlplane.history import History
+from controlplane.logs import log_failure
 from controlplane.policy import Evaluation, MetricSource, Outcome, evaluate_policy
 from controlplane.rollback.decision import Decision
 from controlplane.service.metrics import ControllerMetrics
@@ -78,7 +79,10 @@ class PolicyRunner:
         if self.scheduler is None:
             return
         with self._sync_lock:
-            self._sync_jobs()
+            try:
+                self._sync_jobs()
+            except Exception as exc:  # the next poll or sync tries again
+                log_failure(log, "scheduling the policies failed", exc)
 
     def _sync_jobs(self) -> None:
         assert self.scheduler is not None
@@ -119,10 +123,13 @@ class PolicyRunner:
             if state is None or not chosen:
                 return []
             return self._run(state, chosen)
-        except Exception:  # the scheduler must keep running whatever one policy does
-            log.exception(
-                "policy evaluation crashed",
-                extra={"environment": environment, "policy": ",".join(names)},
+        except Exception as exc:  # the scheduler must keep running whatever one policy does
+            log_failure(
+                log,
+                "policy evaluation failed",
+                exc,
+                environment=environment,
+                policy=",".join(names),
             )
             return []
 
@@ -150,10 +157,8 @@ class PolicyRunner:
             results += found
             try:
                 self._remediate(state, policy, found)
-            except Exception:  # one policy's rollback must not stop the others' evaluation
-                log.exception(
-                    "rollback crashed", extra={"environment": state.name, "policy": policy.name}
-                )
+            except Exception as exc:  # one policy's rollback must not stop the others' evaluation
+                log_failure(log, "rollback failed", exc, environment=state.name, policy=policy.name)
         return results
 
     def _remediate(self, state: DesiredState, policy: Policy, found: list[Evaluation]) -> None:

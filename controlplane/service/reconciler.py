@@ -33,6 +33,7 @@ from controlplane import engine
 from controlplane.engine import TargetPlan
 from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
 from controlplane.history import AppliedChange, AttemptResult, History, Trigger
+from controlplane.logs import log_failure
 from controlplane.plan import Change, Plan
 from controlplane.repo import Commit, GitMirror
 from controlplane.service.metrics import ControllerMetrics
@@ -160,8 +161,8 @@ class Reconciler:
         while True:
             try:
                 self.reconcile(environment, reason)
-            except Exception:  # a bug must not stop this environment's reconciles for good
-                log.exception("reconcile crashed", extra={"environment": environment})
+            except Exception as exc:  # a bug must not stop this environment's reconciles for good
+                log_failure(log, "reconcile failed", exc, environment=environment)
             with self._lock:
                 slot = self._slots[environment]
                 if not slot.pending:

@@ -9,8 +9,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from controlplane.credentials import resolve_secret
 from controlplane.engine import Rollbacker
 from controlplane.history import Trigger
+from controlplane.http_limits import Limits
 from controlplane.http_server import serve_http
-from controlplane.logs import configure_logging
+from controlplane.logs import configure_logging, log_failure
 from controlplane.service.api import create_api
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.policies import PolicyRunner
@@ -46,8 +47,11 @@ def serve(settings: ServiceSettings) -> None:
     reconciler.on_synced = lambda _: runner.sync_jobs()  # policies follow what is live at once
 
     def poll() -> None:
-        reconciler.trigger_all(Trigger.POLL)
-        runner.sync_jobs()  # policies follow what is live
+        try:
+            reconciler.trigger_all(Trigger.POLL)
+            runner.sync_jobs()  # policies follow what is live
+        except Exception as exc:  # the next poll tries again
+            log_failure(log, "poll failed", exc)
 
     scheduler.add_job(
         poll,
@@ -75,7 +79,16 @@ def serve(settings: ServiceSettings) -> None:
     scheduler.add_job(runner.sync_jobs, id="policies-at-start")  # once, soon after startup
     try:
         serve_http(
-            create_api(reconciler, api_token, webhook_secret, runner), settings.host, settings.port
+            create_api(
+                reconciler,
+                api_token,
+                webhook_secret,
+                runner,
+                Limits(max_body_bytes=settings.max_body_bytes),
+                settings.webhook_replay_seconds,
+            ),
+            settings.host,
+            settings.port,
         )
     finally:
         scheduler.shutdown(wait=False)

@@ -56,6 +56,16 @@ class ServiceSettings(BaseSettings):
         description="Write rollback pull requests to workdir/rollbacks/ instead of pushing and "
         "opening them.",
     )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API and the webhook accept (refused unread above).",
+    )
+    webhook_replay_seconds: float = Field(
+        default=600,
+        ge=0,
+        description="A webhook delivery id seen this recently is not acted on again.",
+    )
     apply_attempts: int = Field(default=3, ge=1, description="Tries per pass before giving up.")
     retry_base_seconds: float = Field(default=0.5, gt=0, description="First retry delay.")
     retry_max_seconds: float = Field(default=10, gt=0, description="Longest retry delay.")

@@ -183,7 +183,7 @@ def test_pagination_follows_link_headers_and_never_leaves_the_forge() -> None:
             headers["Link"] = f'<https://forge.example/api/x?page={page + 1}>; rel="next"'
         return httpx.Response(200, json=[page * 10, page * 10 + 1], headers=headers)
 
-    assert list(client_with(pages, []).pages("/x")) == [10, 11, 20, 21, 30, 31]
+    assert list(client_with(pages, []).pages("/x", int)) == [10, 11, 20, 21, 30, 31]
 
     def elsewhere(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -191,7 +191,28 @@ def test_pagination_follows_link_headers_and_never_leaves_the_forge() -> None:
         )
 
     with pytest.raises(ForgeError, match="next page is on another host"):
-        list(client_with(elsewhere, []).pages("/x"))
+        list(client_with(elsewhere, []).pages("/x", int))
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"<html>maintenance</html>", "not what the API documents"),
+        (b"", "not what the API documents"),
+        (b'{"number": "seven"}', "number"),
+        (b'{"number": 7, "head": {"ref": "x"}}', "base"),
+        (b"[" * 100_000, "not what the API documents"),
+    ],
+)
+def test_an_answer_that_is_not_the_documented_shape_is_a_forge_error(
+    body: bytes, says: str
+) -> None:
+    """A 200 whose body is not a pull request (STAND-IN transport) is a ForgeError with one
+    short reason: the rollbacker records it and tries again, and nothing logs a traceback."""
+    github = GitHub(client_with(lambda request: httpx.Response(200, content=body), []), "o/r")
+    with pytest.raises(ForgeError, match=says) as raised:
+        github.pull_request(7)
+    assert len(str(raised.value)) < 400
 
 
 # --- GitLab and Gitea request shapes (MOCK transports, per their REST docs) ------------------

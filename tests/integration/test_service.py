@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.processes import TOKEN, free_port, gateway, git
-from tests.support.service import API_TOKEN, Service, service, wait_for
+from tests.support.service import API_TOKEN, SECRET, Service, service, wait_for
 
 __all__ = ["service"]  # the fixture, imported for pytest
 
@@ -56,6 +56,31 @@ def test_unsigned_or_badly_signed_webhooks_are_rejected(service: Service) -> Non
     assert httpx.post(f"{service.url}/webhooks/git", content=body).status_code == 401
     metrics = httpx.get(f"{service.url}/metrics").text
     assert 'controlplane_webhook_deliveries_total{result="bad-signature"} 4.0' in metrics
+
+
+def test_webhook_bodies_are_bounded_and_deliveries_not_replayed(service: Service) -> None:
+    body = b'{"ref": "refs/heads/main"}'
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": signature, "X-GitHub-Delivery": "d-1"}
+    url = f"{service.url}/webhooks/git"
+    assert httpx.post(url, content=body, headers=headers).json()["status"] == "reconcile requested"
+    again = httpx.post(url, content=body, headers=headers)
+    assert again.status_code == 202
+    assert again.json() == {"status": "ignored", "reason": "delivery d-1 was already received"}
+    huge = httpx.post(url, content=b"x" * (6 * 1024 * 1024))  # refused before the signature
+    assert huge.status_code == 413
+    assert "over 5242880 bytes" in huge.json()["detail"]
+    deep = b"[" * 100_000 + b"]" * 100_000
+    nested = httpx.post(
+        url,
+        content=deep,
+        headers={
+            "X-Hub-Signature-256": "sha256=" + hmac.new(SECRET.encode(), deep, "sha256").hexdigest()
+        },
+    )
+    assert nested.status_code == 400  # not a 500 from a RecursionError
+    metrics = httpx.get(f"{service.url}/metrics").text
+    assert 'controlplane_webhook_deliveries_total{result="replayed"} 1.0' in metrics
 
 
 def test_status_command_reads_the_service(service: Service) -> None:
