@@ -9,6 +9,8 @@ Before an application sees a request, the middleware refuses:
 So a webhook's body is bounded before its signature is checked, and the gateway's
 unauthenticated data plane is bounded before routing. Each refusal is answered in the format
 the server speaks (`error_body`): OpenAI's error object on the data plane, `detail` elsewhere.
+`protect` installs it on an app, with a handler for bodies FastAPI cannot validate that never
+echoes the input back (FastAPI's own would, and fails on a value JSON cannot hold).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,6 +45,19 @@ class Limits:
 def detail_body(path: str, status: int, message: str) -> dict[str, Any]:
     """FastAPI's error shape."""
     return {"detail": message}
+
+
+def protect(app: FastAPI, limits: Limits, error_body: ErrorBody = detail_body) -> None:
+    """Limits in front of APP, and invalid bodies answered 422 without their input."""
+    app.add_middleware(RequestLimits, limits=limits, error_body=error_body)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in exc.errors()[:5]
+        )
+        body = error_body(request.url.path, 422, f"the request is not valid: {reasons}"[:1000])
+        return JSONResponse(body, status_code=422)
 
 
 class RequestLimits:

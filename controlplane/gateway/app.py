@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from controlplane import __version__
 from controlplane.gateway import admin, proxy
 from controlplane.gateway.state import GatewayState, load_snapshot
-from controlplane.http_limits import Limits, RequestLimits, detail_body
+from controlplane.http_limits import Limits, detail_body, protect
 from controlplane.http_server import serve_http
 
 UPSTREAM_IDLE_SECONDS = 2.0
@@ -55,7 +55,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = state
-    app.add_middleware(RequestLimits, limits=limits or Limits(), error_body=error_body)
+    protect(app, limits or Limits(), error_body)
     app.include_router(admin.router)
     app.include_router(proxy.router)
 

@@ -92,12 +92,17 @@ class Call:
             )
 
 
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON, though Python's parser reads them: refuse them."""
+    raise ValueError(f"{name} is not JSON")
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     started = time.perf_counter()
     snapshot = state.snapshot  # the one configuration this request sees
     try:
-        body = await request.json()
+        body = json.loads(await request.body(), parse_constant=_no_constant)
     except ValueError:
         return error(400, "invalid_request_error", "the body is not JSON")
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):

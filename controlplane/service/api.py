@@ -26,7 +26,7 @@ from controlplane.errors import (
     TargetError,
 )
 from controlplane.history import Trigger
-from controlplane.http_limits import Limits, RequestLimits
+from controlplane.http_limits import Limits, protect
 from controlplane.render import render_plan_json
 from controlplane.service.deliveries import RecentDeliveries, delivery_id
 from controlplane.service.policies import PolicyRunner
@@ -59,7 +59,7 @@ def create_api(
         version=__version__,
         description="GitOps control plane for LLM serving: environment status, plans, history.",
     )
-    app.add_middleware(RequestLimits, limits=limits or Limits(max_body_bytes=5 * 1024 * 1024))
+    protect(app, limits or Limits(max_body_bytes=5 * 1024 * 1024))
 
     def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
         presented = (authorization or "").removeprefix("Bearer ").strip()

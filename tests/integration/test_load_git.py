@@ -91,3 +91,28 @@ def test_unknown_revision_is_a_clear_error(repo: Path) -> None:
 def test_not_a_repository(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not inside a git repository"):
         engine.load(tmp_path, "HEAD")
+
+
+def test_links_in_a_commit_are_followed_inside_it_and_refused_outside(
+    repo: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "outside.yaml"
+    secret.write_text("# SECRET-LINE\n")
+    dev = repo / "config/environments/dev"
+    (dev / "leak.yaml").symlink_to(secret)  # absolute, outside
+    (dev / "climb.yaml").symlink_to("../../../../outside.yaml")  # relative, climbing out
+    (repo / "config/shared.yaml").write_text((dev / "routes.yaml").read_text())
+    (dev / "routes.yaml").unlink()
+    (dev / "routes.yaml").symlink_to("../../shared.yaml")  # inside the commit
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "links")
+    loaded = engine.load(repo / "config", "HEAD")
+    result = validate_config(loaded, ["dev"])
+    refused = {p.file: p.found for p in result.problems}
+    assert refused == {
+        "environments/dev/leak.yaml": "a symbolic link to outside the repository",
+        "environments/dev/climb.yaml": "a symbolic link to outside the repository",
+    }
+    assert "SECRET-LINE" not in "".join(loaded.texts.values())
+    routes = [d for d in loaded.documents if d.file == "environments/dev/routes.yaml"]
+    assert [d.data["metadata"]["name"] for d in routes] == ["chat"]  # followed inside
