@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from controlplane.errors import TargetConflict, TargetError, TargetUnavailable
 from controlplane.plan import Change, ChangeKind, document_of, owned_resource
@@ -21,6 +22,22 @@ from controlplane.spec import KIND_BY_NAME, LIVE_KINDS, LiveState, Resource
 from controlplane.targets import Capabilities
 
 API = "/admin/v1/resources"
+
+
+class _Item(BaseModel):
+    """One resource in the admin API's listing (the answer is untrusted: typed, checked)."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: str
+    name: str
+    version: int | str
+    document: dict[str, Any]
+
+
+class _Listing(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: int | str
+    resources: list[_Item]
 
 
 class GatewayDriver:
@@ -52,17 +69,27 @@ class GatewayDriver:
         self._client.close()
 
     def read(self) -> LiveState:
-        body = self._request("GET", API).json()
-        resources: list[Resource] = []
-        versions: dict[tuple[str, str], str] = {}
-        for item in body["resources"]:
-            kind = KIND_BY_NAME.get(item["kind"])
-            if kind is None:
-                continue
-            resources.append(kind.model_validate(item["document"]))
-            versions[(item["kind"], item["name"])] = str(item["version"])
-        return LiveState(
-            resources=tuple(resources), version=str(body["version"]), versions=versions
+        response = self._request("GET", API)
+        try:
+            body = _Listing.model_validate_json(response.content)
+            resources: list[Resource] = []
+            versions: dict[tuple[str, str], str] = {}
+            for item in body.resources:
+                kind = KIND_BY_NAME.get(item.kind)
+                if kind is None:
+                    continue
+                resources.append(kind.model_validate(item.document))
+                versions[(item.kind, item.name)] = str(item.version)
+        except ValidationError as exc:
+            raise self._unexpected(exc) from exc
+        return LiveState(resources=tuple(resources), version=str(body.version), versions=versions)
+
+    def _unexpected(self, exc: ValidationError) -> TargetError:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, error["loc"])) or "the body"
+        return TargetError(
+            f"gateway {self.name!r}: an answer that is not the admin API's ({where}: "
+            f"{error['msg']})"
         )
 
     def apply(self, change: Change) -> None:
@@ -96,7 +123,10 @@ class GatewayDriver:
         response = self._request("GET", f"{API}/{kind}/{name}", allow=(404,))
         if response.status_code == 404:
             return False
-        live = KIND_BY_NAME[kind].model_validate(response.json())
+        try:
+            live = KIND_BY_NAME[kind].model_validate_json(response.content)
+        except ValidationError as exc:
+            raise self._unexpected(exc) from exc
         return document_of(live) == document
 
     def _exists(self, path: str) -> bool:
@@ -124,10 +154,13 @@ class GatewayDriver:
 
 def _client_error(name: str, method: str, path: str, response: httpx.Response) -> TargetError:
     try:
-        detail = response.json().get("detail", response.text)
+        body = response.json()
     except ValueError:
-        detail = response.text
-    message = f"gateway {name!r}: {method} {path} answered {response.status_code}: {detail}"
+        body = None
+    detail = body.get("detail", response.text) if isinstance(body, dict) else response.text
+    message = (
+        f"gateway {name!r}: {method} {path} answered {response.status_code}: {str(detail)[:500]}"
+    )
     if response.status_code == 412:
         return TargetConflict(message)
     if response.status_code == 401:
