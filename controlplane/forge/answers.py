@@ -3,11 +3,9 @@ untrusted: one that does not parse is a ForgeError (recorded and retried), never
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+from controlplane.answers import Answer as _Answer
 
 
 class Ref(_Answer):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from controlplane.answers import misfit
 from controlplane.errors import ForgeError
 
 MAX_PAGES = 100
@@ -108,11 +109,9 @@ class ForgeHttp:
         try:
             return adapter.validate_json(response.content)
         except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(map(str, error["loc"])) or "the body"
             raise ForgeError(
                 f"{self.forge}: {response.request.method} {response.request.url.path}: an answer "
-                f"that is not what the API documents ({where}: {error['msg']})"
+                f"that is not what the API documents ({misfit(exc)})"
             ) from exc
 
     def pages(self, path: str, shape: type[T], params: dict[str, Any] | None = None) -> Iterator[T]:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
+from controlplane.answers import Answer as _Answer
 
 # [unix time, "value"]: Prometheus writes sample values as strings ("NaN" and "+Inf" included).
 Point = tuple[float, str]

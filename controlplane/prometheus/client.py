@@ -14,6 +14,7 @@ from datetime import datetime
 import httpx
 from pydantic import ValidationError
 
+from controlplane.answers import misfit
 from controlplane.errors import MetricsUnavailable
 from controlplane.prometheus.answers import MatrixData, QueryAnswer, Sample, ScalarData
 
@@ -63,11 +64,8 @@ class PrometheusClient:
         try:
             answer = QueryAnswer.model_validate_json(response.content)
         except ValidationError as exc:
-            error = exc.errors(include_url=False)[0]
-            where = ".".join(map(str, error["loc"]))
             raise MetricsUnavailable(
-                f"{self.url}: HTTP {response.status_code}, not a Prometheus answer "
-                f"({where}: {error['msg']})"
+                f"{self.url}: HTTP {response.status_code}, not a Prometheus answer ({misfit(exc)})"
             ) from exc
         if answer.status == "error" or answer.data is None:
             reason = f"{answer.error_type}: {answer.error}" if answer.error else "no data"

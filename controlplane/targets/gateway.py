@@ -14,8 +14,9 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from controlplane.answers import Answer, misfit
 from controlplane.errors import TargetConflict, TargetError, TargetUnavailable
 from controlplane.plan import Change, ChangeKind, document_of, owned_resource
 from controlplane.spec import KIND_BY_NAME, LIVE_KINDS, LiveState, Resource
@@ -24,18 +25,16 @@ from controlplane.targets import Capabilities
 API = "/admin/v1/resources"
 
 
-class _Item(BaseModel):
-    """One resource in the admin API's listing (the answer is untrusted: typed, checked)."""
+class _Item(Answer):
+    """One resource in the admin API's listing."""
 
-    model_config = ConfigDict(extra="ignore")
     kind: str
     name: str
     version: int | str
     document: dict[str, Any]
 
 
-class _Listing(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Listing(Answer):
     version: int | str
     resources: list[_Item]
 
@@ -85,11 +84,8 @@ class GatewayDriver:
         return LiveState(resources=tuple(resources), version=str(body.version), versions=versions)
 
     def _unexpected(self, exc: ValidationError) -> TargetError:
-        error = exc.errors(include_url=False)[0]
-        where = ".".join(map(str, error["loc"])) or "the body"
         return TargetError(
-            f"gateway {self.name!r}: an answer that is not the admin API's ({where}: "
-            f"{error['msg']})"
+            f"gateway {self.name!r}: an answer that is not the admin API's ({misfit(exc)})"
         )
 
     def apply(self, change: Change) -> None:
