@@ -27,7 +27,7 @@ from controlplane.spec import (
     Route,
 )
 from controlplane.targets.gateway import GatewayDriver
-from tests.support.processes import TOKEN, gateway, simulator
+from tests.support.processes import TOKEN, free_port, gateway, running, simulator
 
 pytestmark = pytest.mark.integration
 V = "controlplane.dev/v1alpha1"
@@ -412,3 +412,13 @@ def test_a_second_plan_is_empty(stack: Stack) -> None:
     desired = DesiredState(environment=env, models=(resources[0],), routes=(resources[1],))
     assert compute_plan(desired, stack.driver.read()).empty
     assert isinstance(stack.driver.read(), LiveState)
+
+
+def test_the_body_limit_is_the_one_the_command_sets() -> None:
+    args = ["gateway", "serve", "--max-body-bytes", "1000"]
+    with running(args, free_port(), {"CONTROLPLANE_GATEWAY_TOKEN": TOKEN}) as url:
+        small = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 900)
+        assert small.status_code == 400  # read, and refused as not JSON
+        large = httpx.post(f"{url}/v1/chat/completions", content=b"x" * 1001)
+        assert large.status_code == 413
+        assert large.json()["error"]["message"] == "request refused: a body over 1000 bytes"

@@ -83,6 +83,23 @@ def test_webhook_bodies_are_bounded_and_deliveries_not_replayed(service: Service
     assert 'controlplane_webhook_deliveries_total{result="replayed"} 1.0' in metrics
 
 
+def test_the_body_limit_and_the_replay_window_are_settings(service: Service) -> None:
+    service.stop()
+    service.env = {
+        "CONTROLPLANE_MAX_BODY_BYTES": "2048",
+        "CONTROLPLANE_WEBHOOK_REPLAY_SECONDS": "0",
+    }
+    service.start()
+    url = f"{service.url}/webhooks/git"
+    assert httpx.post(url, content=b"x" * 3000).status_code == 413
+    body = b'{"ref": "refs/heads/main"}'
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": signature, "X-GitHub-Delivery": "d-2"}
+    for _ in range(2):  # no replay window: the same delivery is acted on again
+        answer = httpx.post(url, content=body, headers=headers)
+        assert answer.json()["status"] == "reconcile requested"
+
+
 def test_status_command_reads_the_service(service: Service) -> None:
     result = subprocess.run(
         [
