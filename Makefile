@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint schemas bench clean system-deps
+.PHONY: install run test test-fast test-serving serving-venvs lint schemas bench clean system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,11 +34,26 @@ system-deps:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus; }
 
-## test: lint, schema staleness, the shipped config, then the whole test suite
+## test: lint, schema staleness, the shipped config, then the whole test suite: the fast and
+## integration tests and the slow serving suite (real vLLM, llama.cpp) side by side
 test: system-deps lint
 	$(BIN)/controlplane schemas --check
 	$(BIN)/controlplane validate
-	$(BIN)/pytest
+	$(MAKE) --no-print-directory serving-venvs
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-fast test-serving
+
+## test-fast: every test but the serving suite (LiteLLM's tests are here: its venv is small)
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not serving"
+
+## test-serving: the slow suite against real vLLM (CPU) and llama.cpp serving Gemma-3-270M
+test-serving: $(STAMP)
+	$(BIN)/pytest -m serving
+
+## serving-venvs: the LiteLLM, vLLM and llama.cpp venvs, built once and cached (scripts/serving-venv)
+serving-venvs:
+	@pids=""; for name in litellm vllm llama; do scripts/serving-venv $$name >/dev/null & pids="$$pids $$!"; done; \
+	  status=0; for pid in $$pids; do wait $$pid || status=1; done; exit $$status
 
 ## bench: the benchmarks whose figures are in benchmarks/README.md
 bench: $(STAMP)

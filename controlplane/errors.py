@@ -56,6 +56,7 @@ class Rule(StrEnum):
     POLICY = "policy"
     BUCKETS = "buckets"
     SECRET = "secret"
+    TARGET = "target"  # a field the environment's target cannot express
 
 
 # The most characters of each part of a problem: a 10 MB value must not become a 10 MB line.

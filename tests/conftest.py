@@ -15,7 +15,11 @@ import pytest
 from tests.support.config import REPO
 
 TESTS = Path(__file__).resolve().parent
-MARK_BY_FOLDER = {"integration": pytest.mark.integration, "e2e": pytest.mark.e2e}
+MARK_BY_FOLDER = {
+    "integration": pytest.mark.integration,
+    "e2e": pytest.mark.e2e,
+    "serving": pytest.mark.serving,
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

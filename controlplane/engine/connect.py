@@ -11,9 +11,16 @@ from controlplane.forge import CLIENTS, Forge, ForgeHttp
 from controlplane.policy import DIALECTS, Dialect
 from controlplane.prometheus import BatchingSource, PrometheusClient
 from controlplane.spec import Environment
-from controlplane.spec.environment import ForgeConfig, GatewayTargetConfig, LiteLLMTargetConfig
+from controlplane.spec.environment import (
+    ForgeConfig,
+    GatewayTargetConfig,
+    LiteLLMTargetConfig,
+    VllmTargetConfig,
+)
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
+from controlplane.targets.litellm import LiteLLMDriver
+from controlplane.targets.vllm import VllmDriver
 
 
 def targets_for(environment: Environment) -> list[Target]:
@@ -30,10 +37,23 @@ def targets_for(environment: Environment) -> list[Target]:
                 token = resolve_config_secret(config.token, config.url)
                 drivers.append(GatewayDriver(config.name, config.url, token))
             case LiteLLMTargetConfig():
-                raise ConfigError(
-                    f"environment {environment.name!r}: the litellm driver is not built yet; "
-                    "use a gateway target"
+                drivers.append(
+                    LiteLLMDriver(
+                        config.name,
+                        config.url,
+                        resolve_config_secret(config.master_key, config.url),
+                        mode=config.mode,
+                        config_file=config.config_file,
+                        reload_command=config.reload_command,
+                        ready_timeout=config.ready_timeout.total_seconds(),
+                    )
                 )
+            case VllmTargetConfig():
+                tokens = {
+                    s.name: resolve_config_secret(s.token, s.url) if s.token else None
+                    for s in config.servers
+                }
+                drivers.append(VllmDriver(config, tokens))
     return drivers
 
 

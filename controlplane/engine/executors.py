@@ -3,9 +3,11 @@ report what would be done (dry-run is a different executor, not a flag).
 
 Before the first write the target's live version is read again: a plan made against a state
 that has changed since is not applied at all (StaleLiveState). Outcomes are data: each change is
-applied, failed (with the error), or not attempted because an earlier one failed. Stopping at
-the first failure keeps dependents from running ahead of what they depend on; the next apply
-re-reads the live state and completes the rest.
+applied, failed (with the error), or not attempted because a change of another kind before it
+failed: dependents never run ahead of what they depend on, while siblings of a failed change
+(another adapter, another model) still go. The next apply re-reads the live state and completes
+the rest. A target that writes all changes at once (a config file and a reload) applies them
+all or none.
 """
 
 from __future__ import annotations
@@ -21,20 +23,34 @@ def apply_plan(plan: Plan, target: Target) -> ApplyResult:
             f"the live state of {target.name!r} changed since the plan was made; nothing was "
             "applied. Plan again."
         )
+    if target.capabilities.all_at_once:
+        return _all_at_once(plan, target)
     results: list[ChangeResult] = []
-    failed = False
+    failed_kinds: set[str] = set()
     for change in plan.changes:
-        if failed:
+        if failed_kinds - {change.kind}:
             results.append(ChangeResult(change, Outcome.NOT_ATTEMPTED))
             continue
         try:
             target.apply(change)
         except TargetError as exc:
-            failed = True
+            failed_kinds.add(change.kind)
             results.append(ChangeResult(change, Outcome.FAILED, str(exc)))
         else:
             results.append(ChangeResult(change, Outcome.APPLIED))
     return ApplyResult(target.name, tuple(results))
+
+
+def _all_at_once(plan: Plan, target: Target) -> ApplyResult:
+    if not plan.changes:
+        return ApplyResult(target.name, ())
+    try:
+        target.apply_all(plan.changes)
+    except TargetError as exc:
+        outcome, error = Outcome.FAILED, str(exc)
+    else:
+        outcome, error = Outcome.APPLIED, ""
+    return ApplyResult(target.name, tuple(ChangeResult(c, outcome, error) for c in plan.changes))
 
 
 def dry_run(plan: Plan, target_name: str) -> ApplyResult:

@@ -21,7 +21,8 @@ class TargetPlan:
 
 def plan_target(desired: DesiredState, target: Target) -> Plan:
     """The changes that make `target` equal to `desired`, from its live state now."""
-    return compute_plan(desired, target.read(), target.capabilities.kinds)
+    live = target.read()
+    return compute_plan(desired, live, target.capabilities.kinds, target.wanted(desired, live))
 
 
 def plan_targets(desired: DesiredState, targets: Sequence[Target]) -> list[TargetPlan]:

@@ -43,22 +43,33 @@ class AppliedChange:
     kind: str
     name: str
     target: str
+    # The config resources the target's object was made from (see controlplane.plan.Change).
+    sources: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
         return f"{self.kind}/{self.name}"
 
-    def to_dict(self) -> dict[str, str]:
-        return {
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
             "action": self.action.value,
             "kind": self.kind,
             "name": self.name,
             "target": self.target,
         }
+        if self.sources and self.sources != (self.ref,):
+            document["sources"] = list(self.sources)
+        return document
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppliedChange:
-        return cls(ChangeKind(data["action"]), data["kind"], data["name"], data.get("target", ""))
+        return cls(
+            ChangeKind(data["action"]),
+            data["kind"],
+            data["name"],
+            data.get("target", ""),
+            tuple(data.get("sources", ())),
+        )
 
 
 @dataclass(frozen=True)

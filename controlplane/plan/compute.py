@@ -10,12 +10,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from controlplane.plan.model import Capacity, Change, ChangeKind, FieldChange, Plan, Skipped
-from controlplane.spec import LIVE_KINDS, DesiredState, GpuPool, LiveState, Model, Resource
+from controlplane.spec import LIVE_KINDS, DesiredState, GpuPool, LiveState, Managed, Model, Resource
 from controlplane.spec.state import ANNOTATION_PREFIX, is_owned
 
 HOURS_PER_MONTH = 730  # 365 × 24 / 12, as cloud price sheets use
 
 Key = tuple[str, str]
+LIVE_KIND_NAMES = tuple(kind.KIND for kind in LIVE_KINDS)
 
 
 def document_of(resource: Resource) -> dict[str, Any]:
@@ -28,27 +29,53 @@ def document_of(resource: Resource) -> dict[str, Any]:
     return document
 
 
+def managed(resource: Resource) -> Managed:
+    """One of our resources as an object a target holds (the embedded gateway's kind)."""
+    return Managed(
+        kind=resource.KIND,
+        name=resource.name,
+        document=document_of(resource),
+        owned=is_owned(resource),
+        sources=(resource.ref,),
+    )
+
+
 def compute_plan(
-    desired: DesiredState, live: LiveState, kinds: Sequence[type[Resource]] = LIVE_KINDS
+    desired: DesiredState,
+    live: LiveState,
+    kinds: Sequence[str] = LIVE_KIND_NAMES,
+    wanted: Sequence[Managed] | None = None,
 ) -> Plan:
-    """The ordered changes that make `live` equal to `desired`, for the kinds a target holds."""
-    rank = {kind.KIND: i for i, kind in enumerate(kinds)}
-    wanted = _by_key(desired.resources(), rank)
-    current = _by_key(live.resources, rank)
+    """The ordered changes that make `live` equal to `desired`, for the kinds a target holds.
+
+    `wanted` is what a target should hold when it holds objects of its own (what the desired
+    resources become in its terms); by default, the desired resources themselves."""
+    rank = {kind: i for i, kind in enumerate(kinds)}
+    if wanted is None:
+        wanted = [managed(r) for r in desired.resources()]
+    held = [*live.objects, *(managed(r) for r in live.resources)]
+    want_by_key = _by_key(wanted, rank)
+    have_by_key = _by_key(held, rank)
     upserts: list[Change] = []
     deletes: list[Change] = []
     skipped: list[Skipped] = []
-    for key in sorted(wanted.keys() | current.keys(), key=lambda k: (rank[k[0]], k[1])):
+    for key in sorted(want_by_key.keys() | have_by_key.keys(), key=lambda k: (rank[k[0]], k[1])):
         kind, name = key
-        want, have = wanted.get(key), current.get(key)
+        want, have = want_by_key.get(key), have_by_key.get(key)
         version = live.versions.get(key)
         if have is None:
             assert want is not None
             upserts.append(
-                Change(action=ChangeKind.CREATE, kind=kind, name=name, after=document_of(want))
+                Change(
+                    action=ChangeKind.CREATE,
+                    kind=kind,
+                    name=name,
+                    after=dict(want.document),
+                    sources=want.sources,
+                )
             )
         elif want is None:
-            if not is_owned(have):
+            if not have.owned:
                 skipped.append(Skipped(kind=kind, name=name, reason="not created by controlplane"))
             elif not desired.environment.spec.prune:
                 skipped.append(Skipped(kind=kind, name=name, reason="prune is off"))
@@ -58,14 +85,15 @@ def compute_plan(
                         action=ChangeKind.DELETE,
                         kind=kind,
                         name=name,
-                        before=document_of(have),
+                        before=dict(have.document),
                         live_version=version,
+                        sources=have.sources,
                     )
                 )
         else:
-            before, after = document_of(have), document_of(want)
+            before, after = dict(have.document), dict(want.document)
             fields = tuple(diff_fields(before, after))
-            if fields or not is_owned(have):
+            if fields or not have.owned:
                 upserts.append(
                     Change(
                         action=ChangeKind.UPDATE,
@@ -75,22 +103,25 @@ def compute_plan(
                         after=after,
                         fields=fields,
                         live_version=version,
+                        sources=want.sources,
                     )
                 )
     # Dependencies first on the way in, dependents first on the way out: a route never points
     # at a model that is not live yet, nor at one already deleted.
     deletes.reverse()
+    # GPUs change only where the target holds the models themselves.
+    held_resources = live.resources if Model.KIND in rank else desired.resources()
     return Plan(
         environment=desired.name,
         live_version=live.version,
         changes=(*upserts, *deletes),
         skipped=tuple(skipped),
-        capacity=capacity(desired.resources(), live.resources),
+        capacity=capacity(desired.resources(), held_resources),
     )
 
 
-def _by_key(resources: Iterable[Resource], rank: dict[str, int]) -> dict[Key, Resource]:
-    return {(r.KIND, r.name): r for r in resources if r.KIND in rank}
+def _by_key(objects: Iterable[Managed], rank: dict[str, int]) -> dict[Key, Managed]:
+    return {(o.kind, o.name): o for o in objects if o.kind in rank}
 
 
 def diff_fields(old: Any, new: Any, path: str = "") -> list[FieldChange]:

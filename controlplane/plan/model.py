@@ -40,6 +40,9 @@ class Change(FrozenValue):
     fields: tuple[FieldChange, ...] = ()
     # The live version the change was planned against; writes are conditional on it.
     live_version: str | None = None
+    # The config resources the object is made from (`Route/chat`), which history records so
+    # that a breach can be blamed on them whatever the target calls its objects.
+    sources: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:

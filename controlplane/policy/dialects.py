@@ -1,8 +1,9 @@
 """Metric dialects: the names and labels each serving layer exports, by logical metric.
 
 Policies name logical metrics (ttft, tpot, e2e-latency, requests, errors, tokens, cost); a
-dialect says how to ask Prometheus for them. The embedded gateway's names are exact (they are
-ours); the others follow the projects' documented metrics.
+dialect says how to ask Prometheus for them. The gateway's, vLLM's and LiteLLM's names, labels
+and bucket bounds are checked against the real servers' /metrics in the tests; OpenTelemetry's
+follow its published conventions.
 """
 
 from __future__ import annotations
@@ -79,6 +80,98 @@ VLLM = Dialect(
     input_tokens="vllm:prompt_tokens_total",
     output_tokens="vllm:generation_tokens_total",
     cost="",
+    # vLLM 0.32's bounds, read off a running server.
+    buckets={
+        "ttft": (
+            0.001,
+            0.005,
+            0.01,
+            0.02,
+            0.04,
+            0.06,
+            0.08,
+            0.1,
+            0.25,
+            0.5,
+            0.75,
+            1.0,
+            2.5,
+            5.0,
+            7.5,
+            10.0,
+            20.0,
+            40.0,
+            80.0,
+            160.0,
+            640.0,
+            2560.0,
+        ),
+        "tpot": (
+            0.01,
+            0.025,
+            0.05,
+            0.075,
+            0.1,
+            0.15,
+            0.2,
+            0.3,
+            0.4,
+            0.5,
+            0.75,
+            1.0,
+            2.5,
+            5.0,
+            7.5,
+            10.0,
+            20.0,
+            40.0,
+            80.0,
+        ),
+        "e2e-latency": (
+            0.3,
+            0.5,
+            0.8,
+            1.0,
+            1.5,
+            2.0,
+            2.5,
+            5.0,
+            10.0,
+            15.0,
+            20.0,
+            30.0,
+            40.0,
+            50.0,
+            60.0,
+            120.0,
+            240.0,
+            480.0,
+            960.0,
+            1920.0,
+            7680.0,
+        ),
+    },
+)
+
+# LiteLLM 1.108's latency histograms all share these bounds (read off a running proxy).
+_LITELLM_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    420.0,
+    600.0,
 )
 
 LITELLM = Dialect(
@@ -90,11 +183,14 @@ LITELLM = Dialect(
     },
     requests="litellm_proxy_total_requests_metric_total",
     errors='status_code!~"2..|4.."',
-    route_label="model",
+    # The model group the client asked for: the only label on every one of these metrics that
+    # names the route (model_group is missing from the request counter).
+    route_label="requested_model",
     variant_label="",
     input_tokens="litellm_input_tokens_metric_total",
     output_tokens="litellm_output_tokens_metric_total",
     cost="litellm_spend_metric_total",
+    buckets=dict.fromkeys(("ttft", "tpot", "e2e-latency"), _LITELLM_BUCKETS),
 )
 
 OTEL_GENAI = Dialect(

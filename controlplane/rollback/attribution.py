@@ -26,6 +26,18 @@ class ChangedResource(Protocol):
     def kind(self) -> str: ...
     @property
     def name(self) -> str: ...
+    @property
+    def sources(self) -> Sequence[str]: ...
+
+
+def _resources_of(change: ChangedResource) -> set[Key]:
+    """The config resources a change came from: itself, or (for a target's own objects, such
+    as a LiteLLM deployment or a vLLM adapter) the resources it was made from."""
+    found = {(change.kind, change.name)}
+    for source in change.sources:
+        kind, _, name = source.partition("/")
+        found.add((kind, name))
+    return found
 
 
 class AppliedAttempt(Protocol):
@@ -98,7 +110,7 @@ def blame(
         if attempt.result != APPLIED or attempt.started_at > breach_start:
             continue
         changed = tuple(
-            sorted({(c.kind, c.name) for c in attempt.changes if (c.kind, c.name) in covered})
+            sorted({key for c in attempt.changes for key in _resources_of(c) if key in covered})
         )
         if not changed:
             continue

@@ -81,7 +81,7 @@ class _Slot:
 
 
 def _applied(target: Target, changes: Sequence[Change]) -> list[AppliedChange]:
-    return [AppliedChange(c.action, c.kind, c.name, target.name) for c in changes]
+    return [AppliedChange(c.action, c.kind, c.name, target.name, c.sources) for c in changes]
 
 
 class Reconciler:

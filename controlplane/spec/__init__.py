@@ -10,7 +10,7 @@ from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
 from controlplane.spec.route import Route
-from controlplane.spec.state import DesiredState, LiveState
+from controlplane.spec.state import DesiredState, LiveState, Managed
 
 # Dependency order: a kind may refer only to kinds before it. Plans apply in this order.
 KINDS: tuple[type[Resource], ...] = (
@@ -42,6 +42,7 @@ __all__ = [
     "GpuPool",
     "Guardrail",
     "LiveState",
+    "Managed",
     "Metadata",
     "Model",
     "Resource",

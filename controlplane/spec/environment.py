@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from controlplane.spec.base import HttpUrl, Name, Resource, SecretRef, SpecModel
+from controlplane.spec.base import Duration, HttpUrl, Name, Resource, SecretRef, SpecModel
 
 
 class GatewayTargetConfig(SpecModel):
@@ -18,16 +20,73 @@ class GatewayTargetConfig(SpecModel):
     )
 
 
+class LiteLLMMode(StrEnum):
+    CONFIG_FILE = "config-file"
+    ADMIN_API = "admin-api"
+
+
 class LiteLLMTargetConfig(SpecModel):
     type: Literal["litellm"] = Field(description="A LiteLLM proxy.")
     name: Name = Field(default="litellm", description="Name of this target in plans and status.")
     url: HttpUrl = Field(description="Base URL of the LiteLLM proxy.")
-    master_key: SecretRef | None = Field(
-        default=None, description="The proxy's master key, by reference."
+    master_key: SecretRef = Field(
+        description="The proxy's master key, by reference: every read and write needs it."
+    )
+    mode: LiteLLMMode = Field(
+        default=LiteLLMMode.CONFIG_FILE,
+        description="How changes are written: config-file (render config.yaml, run the reload "
+        "command, wait until the proxy is ready) or admin-api (/model/new, /model/update, "
+        "/model/delete; needs a proxy with a database).",
+    )
+    config_file: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^/\S+\.ya?ml$",
+        description="config-file mode: the absolute path of the proxy's config.yaml, which "
+        "controlplane owns and writes atomically.",
+    )
+    reload_command: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="config-file mode: the command (argv, run without a shell, as serve's user) "
+        "that makes the proxy load the new file, e.g. [systemctl, restart, litellm].",
+    )
+    ready_timeout: Duration = Field(
+        default=timedelta(seconds=120),
+        description="How long to wait for the proxy to answer ready after a reload.",
+    )
+
+    @model_validator(mode="after")
+    def _mode_settings(self) -> LiteLLMTargetConfig:
+        if self.mode is LiteLLMMode.CONFIG_FILE and (
+            self.config_file is None or not self.reload_command
+        ):
+            raise ValueError("config-file mode needs configFile and reloadCommand")
+        return self
+
+
+class VllmServer(SpecModel):
+    name: Name = Field(description="Name of the server in plans and status.")
+    url: HttpUrl = Field(
+        description="Base URL of the vLLM server (without /v1). A Model whose endpoint is this "
+        "URL (plus /v1) is served here, and its adapter is loaded here."
+    )
+    token: SecretRef | None = Field(
+        default=None, description="The server's --api-key, by reference."
     )
 
 
-TargetConfig = Annotated[GatewayTargetConfig | LiteLLMTargetConfig, Field(discriminator="type")]
+class VllmTargetConfig(SpecModel):
+    type: Literal["vllm"] = Field(description="vLLM servers, for their runtime LoRA adapters.")
+    name: Name = Field(default="vllm", description="Name of this target in plans and status.")
+    servers: list[VllmServer] = Field(
+        min_length=1, max_length=256, description="The servers whose adapters controlplane keeps."
+    )
+
+
+TargetConfig = Annotated[
+    GatewayTargetConfig | LiteLLMTargetConfig | VllmTargetConfig, Field(discriminator="type")
+]
 
 
 class PrometheusConfig(SpecModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from controlplane.spec.base import Resource
 from controlplane.spec.budget import Budget
@@ -62,13 +63,32 @@ def is_owned(resource: Resource) -> bool:
 
 
 @dataclass(frozen=True)
+class Managed:
+    """One object a target holds, in the JSON form that is compared and sent.
+
+    The embedded gateway holds our own resources; other targets hold their own objects (a
+    LiteLLM deployment, a vLLM adapter), made from one or more resources: `sources` names them
+    (`Route/chat`), so that history can blame the resources a change came from.
+    """
+
+    kind: str
+    name: str
+    document: Mapping[str, Any]
+    owned: bool = True  # created by controlplane, so it may be deleted (prune)
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What a target holds now, as the same typed resources, with the versions it reported.
 
-    `version` is the target's version of its whole config (an ETag); `versions` holds each
-    resource's own, keyed by (kind, name), for optimistic concurrency on writes.
+    `version` is the target's version of its whole config (an ETag, or a digest of what was
+    read); `versions` holds each resource's own, keyed by (kind, name), for optimistic
+    concurrency on writes.
     """
 
     resources: tuple[Resource, ...]
     version: str = ""
     versions: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # What a target that holds objects of its own (not our resources) holds.
+    objects: tuple[Managed, ...] = ()

@@ -1,4 +1,4 @@
-"""Target drivers: read a live system as typed resources, and apply one change to it.
+"""Target drivers: read a live system, say what it should hold, and apply changes to it.
 
 The core knows only the `Target` protocol. Each driver is one module, chosen from the
 environment's config by its `type`; drivers never import each other.
@@ -6,17 +6,21 @@ environment's config by its `type`; drivers never import each other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from controlplane.plan import Change
-from controlplane.spec import LiveState, Resource
+from controlplane.spec import DesiredState, LiveState, Managed
 
 
 @dataclass(frozen=True)
 class Capabilities:
-    kinds: tuple[type[Resource], ...]  # what the target holds, in dependency order
+    kinds: tuple[str, ...]  # the kinds of object the target holds, in dependency order
     conditional_writes: bool  # writes carry the version they replace (If-Match)
+    # Changes are written together, all or none (a config file and a reload), through
+    # `apply_all`; otherwise one at a time through `apply`.
+    all_at_once: bool = False
 
 
 class Target(Protocol):
@@ -25,4 +29,13 @@ class Target(Protocol):
 
     def read(self) -> LiveState: ...
 
+    def wanted(self, desired: DesiredState, live: LiveState) -> Sequence[Managed] | None:
+        """What the target should hold, in its own objects; None when it holds our resources
+        themselves (the embedded gateway)."""
+        ...
+
     def apply(self, change: Change) -> None: ...
+
+    def apply_all(self, changes: Sequence[Change]) -> None:
+        """All the changes at once, or none of them (raises TargetError)."""
+        ...

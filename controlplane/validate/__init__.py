@@ -41,6 +41,7 @@ from controlplane.validate.rules import (
 )
 from controlplane.validate.secrets import find_inline_secrets
 from controlplane.validate.structure import Located, parse_resource
+from controlplane.validate.support import check_target_support
 
 __all__ = ["Validation", "validate_config"]
 
@@ -104,6 +105,7 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             *check_budgets(env),
             *check_policy_targets(env),
             *check_latency_buckets(env),
+            *check_target_support(env),
         ]
         state = _desired_state(env)
         if state is not None:
