@@ -10,7 +10,7 @@ Two ways to write:
   back ready and serving the new objects within the timeout. Otherwise the previous file is
   restored and reloaded, and the apply fails as a whole: nothing is half applied.
 - admin API: one change at a time through `/model/new`, `/model/update`, `/model/delete`,
-  `/guardrails` and `/config/update` (a proxy with a database).
+  `/guardrails` and `/fallback` (a proxy with a database).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class _ModelInfo(Answer):
 
 
 class _Guardrail(Answer):
+    guardrail_id: str | None = None
     guardrail_name: str
     litellm_params: dict[str, Any]
     guardrail_info: dict[str, Any] | None = None
@@ -208,15 +209,36 @@ class LiteLLMDriver:
                 self._post("/model/update", _deployment_entry(change))
             case litellm.DEPLOYMENT, ChangeKind.DELETE:
                 self._post("/model/delete", {"id": change.name})
-            case litellm.GUARDRAIL, ChangeKind.CREATE | ChangeKind.UPDATE:
+            case litellm.GUARDRAIL, ChangeKind.CREATE:
                 self._post("/guardrails", {"guardrail": _guardrail_entry(change)})
+            case litellm.GUARDRAIL, ChangeKind.UPDATE:
+                path = f"/guardrails/{self._guardrail_id(change.name)}"
+                self._http.request("PUT", path, json={"guardrail": _guardrail_entry(change)})
             case litellm.GUARDRAIL, ChangeKind.DELETE:
-                self._http.request("DELETE", f"/guardrails/{change.name}")
+                self._http.request("DELETE", f"/guardrails/{self._guardrail_id(change.name)}")
             case litellm.ROUTER, _:
-                after = change.after or {"fallbacks": []}
-                self._post("/config/update", {"router_settings": after})
+                self._write_fallbacks(change)
             case _:
                 raise TargetError(f"litellm {self.name!r}: cannot {change.action} {change.ref}")
+
+    def _guardrail_id(self, name: str) -> str:
+        """The database id of a guardrail, which its admin endpoints take instead of its name."""
+        listing = _Guardrails.model_validate_json(self._get("/guardrails/list"))
+        for guardrail in listing.guardrails:
+            if guardrail.guardrail_name == name and guardrail.guardrail_id:
+                return guardrail.guardrail_id
+        raise TargetError(f"litellm {self.name!r}: guardrail {name!r} has no id to update it by")
+
+    def _write_fallbacks(self, change: Change) -> None:
+        """Per route: set the fallbacks it should have, drop those of routes that have none."""
+        before = dict(litellm.owned_fallbacks((change.before or {}).get("fallbacks")))
+        after = dict(litellm.owned_fallbacks((change.after or {}).get("fallbacks")))
+        for route, groups in after.items():
+            if before.get(route) != groups:
+                body = {"model": route, "fallback_models": groups, "fallback_type": "general"}
+                self._post("/fallback", body)
+        for route in before.keys() - after.keys():
+            self._http.request("DELETE", f"/fallback/{route}")
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
         self._http.request("POST", path, json=body)

@@ -4,17 +4,24 @@ simulator: apply, read back, route, fall back, change, prune, drift, a failed re
 from __future__ import annotations
 
 import collections
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import openai
 import pytest
 import yaml
+from openapi_schema_validator import OAS31Validator
 
 from controlplane import engine
 from controlplane.errors import InvalidConfig
 from controlplane.plan import ChangeKind, Outcome
+from controlplane.policy.dialects import LITELLM
+from controlplane.spec.environment import LiteLLMMode
 from controlplane.targets.litellm import LiteLLMDriver
 from tests.support.config import edit
 from tests.support.processes import free_port, simulator
@@ -304,3 +311,77 @@ def test_what_litellm_cannot_express_is_refused_with_file_line_and_why(edge: Edg
     assert problem.path == "spec.stickiness"
     assert "not supported by litellm" in problem.expected
     assert "cannot keep a caller in one arm" in problem.expected
+
+
+def _bounds(text: str, histogram: str) -> tuple[float, ...]:
+    pattern = rf'^{re.escape(histogram)}_bucket{{.*le="([^"]+)"'
+    return tuple(sorted({float(le) for le in re.findall(pattern, text, re.M) if le != "+Inf"}))
+
+
+def test_the_litellm_dialect_matches_the_real_proxys_metrics(edge: Edge) -> None:
+    client = edge.client()
+    client.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+    for _ in client.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+    ):
+        pass  # time to first token is observed on streams only
+    text = httpx.get(f"{edge.proxy.url}/metrics/", timeout=10).text
+    for metric, histogram in LITELLM.histograms.items():
+        assert _bounds(text, histogram) == LITELLM.buckets[metric], histogram
+        assert f'{LITELLM.route_label}="chat"' in _lines(text, histogram + "_count")
+    for counter in (LITELLM.requests, LITELLM.input_tokens, LITELLM.output_tokens, LITELLM.cost):
+        assert f'{LITELLM.route_label}="chat"' in _lines(text, counter), counter
+    assert 'status_code="200"' in _lines(text, LITELLM.requests)
+
+
+def _lines(text: str, name: str) -> str:
+    return "\n".join(line for line in text.splitlines() if line.startswith(name + "{"))
+
+
+FALLBACK = "  model: broken\n  fallbacks: [spare]\n"
+
+
+def test_admin_api_writes_match_the_real_proxys_published_schemas(edge: Edge) -> None:
+    """LiteLLM's admin API writes need its database, which cannot run here (Prisma fetches its
+    engine from the internet). So a STAND-IN answers them, labelled as such, and every request
+    the driver sends is checked against the OpenAPI document of the real proxy, read live."""
+    document = httpx.get(f"{edge.proxy.url}/openapi.json", timeout=30).json()
+    sent: list[tuple[str, str, Any]] = []
+
+    def stand_in(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            listings: dict[str, Any] = {
+                "/model/info": {"data": []},
+                "/guardrails/list": {"guardrails": []},
+                "/router/settings": {"fields": []},
+            }
+            return httpx.Response(200, json=listings[request.url.path])
+        sent.append((request.method, request.url.path, json.loads(request.content or b"null")))
+        return httpx.Response(200, json={"message": "stand-in"})
+
+    edit(edge.root, "environments/edge/routes.yaml", "  model: broken\n", FALLBACK)
+    desired = engine.desired_state(edge.root, "edge")
+    edit(edge.root, "environments/edge/routes.yaml", FALLBACK, "  model: broken\n")
+    driver = LiteLLMDriver(
+        "litellm",
+        "http://litellm.stand-in",
+        MASTER_KEY,
+        mode=LiteLLMMode.ADMIN_API,
+        retries=0,
+        transport=httpx.MockTransport(stand_in),
+    )
+    plan = engine.plan_target(desired, driver)
+    result = engine.apply_plan(plan, driver)
+    assert {r.outcome for r in result.results} == {Outcome.APPLIED}
+    assert [(m, p) for m, p, _ in sent] == [
+        ("POST", "/guardrails"),
+        *[("POST", "/model/new")] * 4,
+        ("POST", "/fallback"),
+    ]
+    for method, path, body in sent:
+        operation = document["paths"][path][method.lower()]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        OAS31Validator({**schema, "components": document["components"]}).validate(body)
+    deployment = sent[1][2]
+    assert deployment["model_info"]["controlplane.dev/managed-by"] == "controlplane"
+    assert deployment["litellm_params"]["api_key"] == "os.environ/UPSTREAM_KEY"
