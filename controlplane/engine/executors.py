@@ -4,15 +4,16 @@ report what would be done (dry-run is a different executor, not a flag).
 Before the first write the target's live version is read again: a plan made against a state
 that has changed since is not applied at all (StaleLiveState). Outcomes are data: each change is
 applied, failed (with the error), or not attempted because a change of another kind before it
-failed: dependents never run ahead of what they depend on, while siblings of a failed change
-(another adapter, another model) still go. The next apply re-reads the live state and completes
+failed: dependents never run ahead of what they depend on, while siblings of a change the target
+refused (another adapter, another model) still go. A target that cannot be reached stops the
+rest. The next apply re-reads the live state and completes
 the rest. A target that writes all changes at once (a config file and a reload) applies them
 all or none.
 """
 
 from __future__ import annotations
 
-from controlplane.errors import StaleLiveState, TargetError
+from controlplane.errors import StaleLiveState, TargetError, TargetUnavailable
 from controlplane.plan import ApplyResult, ChangeResult, Outcome, Plan
 from controlplane.targets import Target
 
@@ -27,14 +28,16 @@ def apply_plan(plan: Plan, target: Target) -> ApplyResult:
         return _all_at_once(plan, target)
     results: list[ChangeResult] = []
     failed_kinds: set[str] = set()
+    unreachable = False
     for change in plan.changes:
-        if failed_kinds - {change.kind}:
+        if unreachable or failed_kinds - {change.kind}:
             results.append(ChangeResult(change, Outcome.NOT_ATTEMPTED))
             continue
         try:
             target.apply(change)
         except TargetError as exc:
             failed_kinds.add(change.kind)
+            unreachable = isinstance(exc, TargetUnavailable)
             results.append(ChangeResult(change, Outcome.FAILED, str(exc)))
         else:
             results.append(ChangeResult(change, Outcome.APPLIED))
