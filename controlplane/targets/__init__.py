@@ -6,7 +6,9 @@ environment's config by its `type`; drivers never import each other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,3 +41,11 @@ class Target(Protocol):
     def apply_all(self, changes: Sequence[Change]) -> None:
         """All the changes at once, or none of them (raises TargetError)."""
         ...
+
+
+def version_of(objects: Iterable[Managed]) -> str:
+    """A version of everything read, for the stale-plan check, where the target keeps none."""
+    listing = sorted(
+        (o.kind, o.name, json.dumps(o.document, sort_keys=True), o.owned) for o in objects
+    )
+    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]

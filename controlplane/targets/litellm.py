@@ -15,13 +15,11 @@ Two ways to write:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +29,12 @@ from pydantic import ValidationError
 
 from controlplane.answers import Answer, misfit
 from controlplane.errors import TargetError
-from controlplane.plan import Change, ChangeKind
+from controlplane.plan import Change, ChangeKind, diff_fields
 from controlplane.serving import litellm
 from controlplane.spec import DesiredState, LiveState, Managed
 from controlplane.spec.environment import LiteLLMMode
 from controlplane.spec.state import MANAGED_BY, MANAGER
-from controlplane.targets import Capabilities
+from controlplane.targets import Capabilities, version_of
 from controlplane.targets.http import TargetHttp
 
 
@@ -114,14 +112,6 @@ def _guardrail_object(item: _Guardrail) -> Managed:
     )
 
 
-def _digest(objects: Iterable[Managed]) -> str:
-    """A version of everything read, for the stale-plan check (LiteLLM keeps none)."""
-    listing = sorted(
-        (o.kind, o.name, json.dumps(o.document, sort_keys=True), o.owned) for o in objects
-    )
-    return hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
-
-
 class LiteLLMDriver:
     def __init__(
         self,
@@ -191,7 +181,7 @@ class LiteLLMDriver:
                 sources=tuple(f"Route/{route}" for route in owned),
             )
         )
-        return LiveState(resources=(), version=_digest(objects), objects=tuple(objects))
+        return LiveState(resources=(), version=version_of(objects), objects=tuple(objects))
 
     def _get(self, path: str) -> bytes:
         return self._http.request("GET", path).content
@@ -316,16 +306,7 @@ def _landed(change: Change, live: dict[tuple[str, str], Managed]) -> bool:
     held = live.get((change.kind, change.name))
     if change.action is ChangeKind.DELETE:
         return held is None
-    return held is not None and held.owned and _same(held.document, change.after or {})
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as JSON values, where 30 and 30.0 are the same number."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+    return held is not None and held.owned and not diff_fields(held.document, change.after or {})
 
 
 def _parse_config(raw: bytes | None, path: Path) -> dict[str, Any]:

@@ -9,8 +9,6 @@ that the plan shows with both values, and applying it fails with what to do inst
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -23,7 +21,7 @@ from controlplane.plan import Change, ChangeKind
 from controlplane.serving import vllm
 from controlplane.spec import DesiredState, LiveState, Managed
 from controlplane.spec.environment import VllmTargetConfig
-from controlplane.targets import Capabilities
+from controlplane.targets import Capabilities, version_of
 from controlplane.targets.http import TargetHttp
 
 
@@ -93,9 +91,7 @@ class VllmDriver:
                             {"path": adapter.root or ""},
                         )
                     )
-        listing = sorted((o.kind, o.name, json.dumps(o.document, sort_keys=True)) for o in objects)
-        version = hashlib.sha256(json.dumps(listing).encode()).hexdigest()[:16]
-        return LiveState(resources=(), version=version, objects=tuple(objects))
+        return LiveState(resources=(), version=version_of(objects), objects=tuple(objects))
 
     def apply(self, change: Change) -> None:
         if change.kind == vllm.SERVER:
