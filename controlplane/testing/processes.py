@@ -6,6 +6,7 @@ Used by the demo and by the tests, so both start the real processes the same way
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -17,11 +18,24 @@ from pathlib import Path
 import httpx
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) is also
+# handed to outgoing connections, so between our check and the child's bind another test's
+# client could take it (seen in CI: a simulator's uvicorn exited 3, address in use).
+_PORTS = range(20000, 32000)
+_RANDOM = random.SystemRandom()  # independent of any seed a test sets
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nobody listens on, outside the range outgoing connections draw from."""
+    for _ in range(200):
+        port = _RANDOM.choice(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 20000-31999")
 
 
 def wait_healthy(
