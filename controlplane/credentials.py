@@ -68,6 +68,14 @@ def resolve_config_secret(reference: str, url: str) -> str:
     return resolve_secret(reference)
 
 
+def resolve_received_secret(reference: str) -> str:
+    """A credential named in the config that clients present to us (a consumer's API key): read
+    only where the operator allows files, and sent nowhere."""
+    if reference.startswith("file:"):
+        _check_secret_dir(Path(reference.removeprefix("file:")), reference)
+    return resolve_secret(reference)
+
+
 def _read_file(path: Path, reference: str) -> str:
     try:
         with path.open("rb") as handle:

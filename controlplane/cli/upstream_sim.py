@@ -19,6 +19,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokens", type=int, default=16, help="output tokens per answer")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of requests that 500")
     parser.add_argument("--seed", type=int, help="seed for the error draw (default: random)")
+    parser.add_argument(
+        "--chunk-chars", type=int, default=0, help="stream the echo in pieces of N characters"
+    )
+    parser.add_argument(
+        "--no-stream-usage", action="store_true", help="send no usage in streams (as llama.cpp)"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        help="mean token probability of answers asked with logprobs ('hard' prompts: a third)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         tokens=args.tokens,
         error_rate=args.error_rate,
         seed=args.seed,
+        chunk_chars=args.chunk_chars,
+        stream_usage=not args.no_stream_usage,
+        confidence=args.confidence,
     )
     print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
     serve_simulator(args.host, args.port, settings)

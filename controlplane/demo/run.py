@@ -50,7 +50,8 @@ class Demo:
     started_at: float = field(default_factory=time.monotonic)
     tokens: dict[str, str] = field(
         default_factory=lambda: {
-            name: secrets.token_urlsafe(24) for name in ("gateway", "api", "webhook", "forge")
+            name: secrets.token_urlsafe(24)
+            for name in ("gateway", "api", "webhook", "forge", "consumer")
         }
     )
     urls: dict[str, str] = field(default_factory=dict)
@@ -171,7 +172,8 @@ class Demo:
         return self.push("Canary chat-canary at 30% on chat")
 
     async def _traffic(self, stop: threading.Event, counts: dict[str, int]) -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
+        headers = {"Authorization": f"Bearer {self.tokens['consumer']}"}
+        async with httpx.AsyncClient(timeout=30, headers=headers) as client:
 
             async def one(i: int) -> None:
                 async with client.stream(
@@ -217,6 +219,7 @@ class Demo:
         """The `controlplane` processes the demo runs: (arguments, environment) by name."""
         env = {
             "CONTROLPLANE_GATEWAY_TOKEN": self.tokens["gateway"],
+            "DEV_APP_API_KEY": self.tokens["consumer"],  # Consumer/dev-app's key, by reference
             "DEMO_API_TOKEN": self.tokens["api"],
             "DEMO_WEBHOOK_SECRET": self.tokens["webhook"],
             "DEMO_FORGE_TOKEN": self.tokens["forge"],
@@ -338,6 +341,7 @@ class Demo:
         answer = httpx.post(
             f"{self.urls['gateway']}/v1/chat/completions",
             json={"model": "chat", "messages": [{"role": "user", "content": "Still there?"}]},
+            headers={"Authorization": f"Bearer {self.tokens['consumer']}"},
             timeout=30,
         )
         self.say(f"a request now: served by {answer.headers.get('x-controlplane-model')}")

@@ -1,16 +1,20 @@
 """Guardrail checks on text: PII, prompt injection, denied topics, custom regexes, toxicity.
 
-These are fast, dependency-free heuristics suited to a gateway's hot path: regexes (with a Luhn
-check for card numbers) for PII, and weighted phrase patterns for prompt injection and toxicity.
-They return whether the guardrail triggered and the text with matches redacted.
+PII, topics and custom patterns are regexes (with a Luhn check for card numbers). Prompt
+injection and toxicity take two passes: weighted phrase patterns first (microseconds), then,
+when those do not reach the threshold and `deep` is asked, the embedding classifiers of
+`detectors` (~20 ms, so callers on an event loop run a deep check in a thread). A check returns
+whether the guardrail triggered and the text with matches redacted.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
+from controlplane.gateway.detectors import Detector, injection_detector, toxicity_detector
 from controlplane.spec import Guardrail
 from controlplane.spec.guardrail import (
     PiiGuardrail,
@@ -115,15 +119,35 @@ def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p) for p in patterns)
 
 
-def check(guardrail: Guardrail, text: str) -> Check:
+def _two_passes(
+    text: str,
+    patterns: tuple[tuple[re.Pattern[str], float], ...],
+    detector: Callable[[], Detector],
+    threshold: float,
+    deep: bool,
+) -> bool:
+    if score(text, patterns) >= threshold:
+        return True
+    return deep and bool(text.strip()) and detector().score(text) >= threshold
+
+
+def is_deep(guardrail: Guardrail) -> bool:
+    """Whether the guardrail's check runs a model (and so belongs off the event loop)."""
+    return isinstance(guardrail.spec, (PromptInjectionGuardrail, ToxicityGuardrail))
+
+
+def check(guardrail: Guardrail, text: str, deep: bool = True) -> Check:
+    """Run one guardrail on TEXT; without `deep`, only its fast pass."""
     spec = guardrail.spec
     match spec:
         case PiiGuardrail():
             return redact_pii(text, frozenset(e.value for e in spec.entities))
         case PromptInjectionGuardrail():
-            return Check(score(text, INJECTION_PATTERNS) >= spec.threshold, text)
+            found = _two_passes(text, INJECTION_PATTERNS, injection_detector, spec.threshold, deep)
+            return Check(found, text)
         case ToxicityGuardrail():
-            return Check(score(text, TOXIC_PATTERNS) >= spec.threshold, text)
+            found = _two_passes(text, TOXIC_PATTERNS, toxicity_detector, spec.threshold, deep)
+            return Check(found, text)
         case TopicGuardrail():
             lowered = text.lower()
             return Check(any(t.lower() in lowered for t in spec.denied_topics), text)

@@ -81,6 +81,55 @@ class GatewayMetrics:
             ["route", "from_model", "to_model"],
             registry=r,
         )
+        self.unauthorized = Counter(
+            "llm_gateway_unauthorized",
+            "Requests refused before routing: 401 (no or unknown key) or 403 (route not allowed).",
+            ["status"],
+            registry=r,
+        )
+        self.budget_blocked = Counter(
+            "llm_gateway_budget_blocked",
+            "Requests answered 429 because a budget's block threshold was reached.",
+            ["route", "budget"],
+            registry=r,
+        )
+        self.budget_notifications = Counter(
+            "llm_gateway_budget_notifications",
+            "Budget notify thresholds reached (once per budget, threshold and period).",
+            ["budget", "percent"],
+            registry=r,
+        )
+        self.budget_spent = Gauge(
+            "llm_gateway_budget_spent_ratio",
+            "Share of each budget's limit spent in its current period (1 = the limit).",
+            ["budget"],
+            registry=r,
+        )
+        self.estimated_usage = Counter(
+            "llm_gateway_estimated_usage",
+            "Requests whose upstream reported no usage, so tokens were counted by the gateway.",
+            ["route", "model"],
+            registry=r,
+        )
+        self.cache = Counter(
+            "llm_gateway_cache_requests",
+            "Cache lookups by outcome: hit, miss, or bypass (not cacheable or no-cache).",
+            ["route", "outcome"],
+            registry=r,
+        )
+        self.cache_similarity = Histogram(
+            "llm_gateway_cache_similarity",
+            "Similarity of the best cached prompt to the one asked, on semantic lookups.",
+            ["route"],
+            buckets=(0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1.0),
+            registry=r,
+        )
+        self.cascade = Counter(
+            "llm_gateway_cascade",
+            "Cascade outcomes: answered by the fast model, or escalated to the strong one.",
+            ["route", "outcome"],
+            registry=r,
+        )
         self.config_version = Gauge(
             "llm_gateway_config_version", "Version of the live configuration.", registry=r
         )

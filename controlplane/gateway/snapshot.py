@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
-from controlplane.spec import LIVE_KINDS, Guardrail, Model, Resource, Route
+from controlplane.gateway.auth import key_index
+from controlplane.spec import LIVE_KINDS, Budget, Consumer, Guardrail, Model, Resource, Route
 
 Key = tuple[str, str]
 LIVE_KIND_NAMES = frozenset(k.KIND for k in LIVE_KINDS)
@@ -36,6 +38,22 @@ class Snapshot:
     def guardrail(self, name: str) -> Guardrail | None:
         found = self.resources.get(("Guardrail", name))
         return found if isinstance(found, Guardrail) else None
+
+    @cached_property
+    def keys(self) -> Mapping[str, tuple[Consumer, str]]:
+        """Key hash -> (consumer, key name); built once per snapshot (resolving references)."""
+        return MappingProxyType(
+            key_index(r for r in self.resources.values() if isinstance(r, Consumer))
+        )
+
+    @cached_property
+    def budgets(self) -> tuple[Budget, ...]:
+        return tuple(
+            sorted(
+                (r for r in self.resources.values() if isinstance(r, Budget)),
+                key=lambda b: b.name,
+            )
+        )
 
     def routes(self) -> list[Route]:
         return sorted(

@@ -14,6 +14,9 @@ from typing import Any
 import httpx
 
 from controlplane.errors import ConfigError
+from controlplane.gateway.audit import AuditLog
+from controlplane.gateway.budgets import SpendLedger
+from controlplane.gateway.caching import ResponseCache
 from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.snapshot import Snapshot
@@ -27,6 +30,9 @@ class GatewayState:
     snapshot: Snapshot = field(default_factory=Snapshot)
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     limiter: RateLimiter = field(default_factory=RateLimiter)
+    ledger: SpendLedger = field(default_factory=SpendLedger)
+    cache: ResponseCache = field(default_factory=ResponseCache)
+    audit: AuditLog | None = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     client: httpx.AsyncClient | None = None
 

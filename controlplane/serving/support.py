@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from controlplane.serving import litellm, vllm
-from controlplane.spec import Budget, Guardrail, Model, Route
+from controlplane.spec import Budget, Consumer, Guardrail, Model, Route
 from controlplane.spec.environment import (
     GatewayTargetConfig,
     LiteLLMMode,
@@ -18,6 +18,7 @@ from controlplane.spec.environment import (
     TargetConfig,
     VllmTargetConfig,
 )
+from controlplane.spec.model import Task
 
 FieldPath = tuple[str | int, ...]
 
@@ -37,12 +38,13 @@ def unsupported(
     routes: Sequence[Route],
     guardrails: Sequence[Guardrail],
     budgets: Sequence[Budget],
+    consumers: Sequence[Consumer] = (),
 ) -> Iterator[Unsupported]:
     match target:
         case GatewayTargetConfig():
             return iter(())
         case LiteLLMTargetConfig():
-            return _litellm(target, models, routes, guardrails, budgets)
+            return _litellm(target, models, routes, guardrails, budgets, consumers)
         case VllmTargetConfig():
             return _vllm(target, models)
 
@@ -54,6 +56,9 @@ ROUTE_FIELDS_LITELLM: dict[str, str] = {
     "cache": "LiteLLM's response cache is proxy-wide (litellm_settings.cache), not per route",
     "rateLimits": "LiteLLM limits requests per virtual key, which lives in its database; a "
     "deployment's rpm/tpm would cap all callers together instead",
+    "anonymous": "LiteLLM's keys are all-or-nothing for the proxy (its master key or virtual "
+    "keys), not per route",
+    "firstTokenTimeout": "LiteLLM's stream_timeout is per deployment and proxy-wide, not per route",
 }
 
 
@@ -63,6 +68,7 @@ def _litellm(
     routes: Sequence[Route],
     guardrails: Sequence[Guardrail],
     budgets: Sequence[Budget],
+    consumers: Sequence[Consumer],
 ) -> Iterator[Unsupported]:
     for route in routes:
         spec = route.spec
@@ -70,8 +76,9 @@ def _litellm(
             "stickiness": spec.stickiness is not None,
             "cascade": spec.cascade is not None,
             "cache": spec.cache.enabled,
-            "rateLimits": spec.rate_limits.requests_per_minute is not None
-            or spec.rate_limits.tokens_per_minute is not None,
+            "rateLimits": spec.rate_limits.configured,
+            "anonymous": spec.anonymous,
+            "firstTokenTimeout": spec.first_token_timeout is not None,
         }
         for field, is_set in set_fields.items():
             if is_set:
@@ -87,6 +94,14 @@ def _litellm(
                 "LiteLLM needs an endpoint (api_base) for a self-hosted model, or a base model "
                 "with a provider prefix (e.g. anthropic/claude-3-5-sonnet) for a hosted one",
             )
+        if model.spec.task is Task.EMBEDDING:
+            yield Unsupported(
+                model.ref,
+                ("spec", "task"),
+                "LiteLLM answers /v1/embeddings from any deployment and controlplane does not "
+                "mark embedding deployments there (model_info.mode), so the gateway's check "
+                "that a route serves only its endpoint is not kept",
+            )
         if model.spec.api_key is not None and not model.spec.api_key.startswith("env:"):
             yield Unsupported(
                 model.ref,
@@ -98,6 +113,13 @@ def _litellm(
         reason = litellm.guardrail_unsupported(guardrail)
         if reason is not None:
             yield Unsupported(guardrail.ref, ("spec", "type"), reason)
+    for consumer in consumers:
+        yield Unsupported(
+            consumer.ref,
+            ("spec",),
+            "LiteLLM's client keys are virtual keys in its database; controlplane does not "
+            "write them yet",
+        )
     for budget in budgets:
         yield Unsupported(
             budget.ref,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controlplane.spec.base import API_VERSION, Metadata, Resource
 from controlplane.spec.budget import Budget
+from controlplane.spec.consumer import Consumer
 from controlplane.spec.environment import Environment
 from controlplane.spec.gpupool import GpuPool
 from controlplane.spec.guardrail import Guardrail
@@ -20,6 +21,7 @@ KINDS: tuple[type[Resource], ...] = (
     Guardrail,
     Budget,
     Route,
+    Consumer,
     SLOPolicy,
     CostPolicy,
     CanaryAnalysis,
@@ -27,7 +29,7 @@ KINDS: tuple[type[Resource], ...] = (
 KIND_BY_NAME: dict[str, type[Resource]] = {k.KIND: k for k in KINDS}
 # The kinds applied to live targets, in dependency order. Environments configure controlplane
 # itself, and policies are evaluated by it; neither is pushed anywhere.
-LIVE_KINDS: tuple[type[Resource], ...] = (GpuPool, Model, Guardrail, Budget, Route)
+LIVE_KINDS: tuple[type[Resource], ...] = (GpuPool, Model, Guardrail, Budget, Route, Consumer)
 
 __all__ = [
     "API_VERSION",
@@ -36,6 +38,7 @@ __all__ = [
     "LIVE_KINDS",
     "Budget",
     "CanaryAnalysis",
+    "Consumer",
     "CostPolicy",
     "DesiredState",
     "Environment",

@@ -14,7 +14,7 @@ class ScopeType(StrEnum):
     TEAM = "team"
     ROUTE = "route"
     MODEL = "model"
-    KEY = "key"
+    CONSUMER = "consumer"
 
 
 class Period(StrEnum):
@@ -23,10 +23,10 @@ class Period(StrEnum):
 
 
 class BudgetScope(SpecModel):
-    type: ScopeType = Field(description="What the budget counts: a team, route, model or key.")
+    type: ScopeType = Field(description="What the budget counts: a team, route, model or consumer.")
     name: str = Field(
         min_length=1,
-        description="The team or key name, or the Route or Model it refers to.",
+        description="The team name, or the Route, Model or Consumer it refers to.",
     )
 
 
@@ -41,7 +41,8 @@ class BudgetThreshold(SpecModel):
         description="Share of the limit spent at which the action fires."
     )
     action: BudgetAction = Field(
-        description="notify: report it; throttle: halve rate limits; block: reject requests."
+        description="notify: report it (metric and log event); throttle: halve the rate "
+        "limits of what it counts; block: answer 429 until the period resets."
     )
 
 
@@ -62,4 +63,8 @@ class Budget(Resource):
 
 
 # Scopes that name another resource, and the kind they must resolve to.
-SCOPE_REFERENCE_KIND = {ScopeType.ROUTE: "Route", ScopeType.MODEL: "Model"}
+SCOPE_REFERENCE_KIND = {
+    ScopeType.ROUTE: "Route",
+    ScopeType.MODEL: "Model",
+    ScopeType.CONSUMER: "Consumer",
+}

@@ -55,6 +55,11 @@ class Framework(StrEnum):
         return self not in (Framework.OPENAI_COMPATIBLE, Framework.EXTERNAL_API)
 
 
+class Task(StrEnum):
+    CHAT = "chat"
+    EMBEDDING = "embedding"
+
+
 class Adapter(SpecModel):
     name: Name = Field(description="Adapter name, as the serving framework loads it.")
     uri: str = Field(
@@ -74,6 +79,11 @@ class ModelSpec(SpecModel):
         "provider's model name for an external API.",
     )
     adapter: Adapter | None = Field(default=None, description="A LoRA adapter on the base model.")
+    task: Task = Field(
+        default=Task.CHAT,
+        description="What the model answers: chat (/v1/chat/completions) or embedding "
+        "(/v1/embeddings). The gateway refuses the other endpoint on its routes.",
+    )
     quantization: Quantization = Field(
         default=Quantization.BF16, description="Weight precision: fp16, bf16, fp8, int8 or int4."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -47,6 +47,16 @@ class Cascade(SpecModel):
 
 class Cache(SpecModel):
     enabled: bool = Field(default=False, description="Serve repeated prompts from a cache.")
+    shared: bool = Field(
+        default=False,
+        description="Share answers between consumers; by default each team (or consumer "
+        "without a team) has its own entries.",
+    )
+    max_temperature: Annotated[float, Field(ge=0, le=2)] = Field(
+        default=0.0,
+        description="Only requests at most this random are cached or answered from the cache "
+        "(a request without temperature counts as 1.0, OpenAI's default).",
+    )
     similarity_threshold: Fraction = Field(
         default=1.0,
         description="1.0 caches exact prompts only; below 1.0 is a semantic cache that answers "
@@ -59,11 +69,15 @@ class Cache(SpecModel):
 
 class RateLimits(SpecModel):
     requests_per_minute: PositiveInt | None = Field(
-        default=None, description="Requests per minute per API key."
+        default=None, description="Requests per minute per consumer."
     )
     tokens_per_minute: PositiveInt | None = Field(
-        default=None, description="Input plus output tokens per minute per API key."
+        default=None, description="Input plus output tokens per minute per consumer."
     )
+
+    @property
+    def configured(self) -> bool:
+        return self.requests_per_minute is not None or self.tokens_per_minute is not None
 
 
 class RouteSpec(SpecModel):
@@ -89,11 +103,22 @@ class RouteSpec(SpecModel):
     )
     cache: Cache = Field(default_factory=Cache, description="Response cache.")
     rate_limits: RateLimits = Field(
-        default_factory=RateLimits, description="Per-key limits; a request over them gets 429."
+        default_factory=RateLimits,
+        description="Per-consumer limits on this route; a request over them gets 429.",
+    )
+    anonymous: bool = Field(
+        default=False,
+        description="Serve requests without a consumer key (they share one rate-limit count). "
+        "By default a request needs the key of a Consumer allowed on the route.",
     )
     timeout: Duration = Field(
         default=timedelta(seconds=60),
         description="Upstream timeout, after which fallbacks are tried.",
+    )
+    first_token_timeout: Duration | None = Field(
+        default=None,
+        description="For streamed requests: when the model sends no token within this time, "
+        "the next model is tried, before any byte reaches the client.",
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from controlplane.spec.base import Resource
 from controlplane.spec.budget import Budget
+from controlplane.spec.consumer import Consumer
 from controlplane.spec.environment import Environment
 from controlplane.spec.gpupool import GpuPool
 from controlplane.spec.guardrail import Guardrail
@@ -26,6 +27,7 @@ class DesiredState:
     guardrails: tuple[Guardrail, ...] = ()
     budgets: tuple[Budget, ...] = ()
     routes: tuple[Route, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
     slo_policies: tuple[SLOPolicy, ...] = ()
     cost_policies: tuple[CostPolicy, ...] = ()
     canary_analyses: tuple[CanaryAnalysis, ...] = ()
@@ -47,6 +49,7 @@ class DesiredState:
             *self.guardrails,
             *self.budgets,
             *self.routes,
+            *self.consumers,
             *self.policies(),
         )
 

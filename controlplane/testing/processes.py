@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 
-
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out for bind(0) is also
 # handed to outgoing connections, so between our check and the child's bind another test's
 # client could take it (seen in CI: a simulator's uvicorn exited 3, address in use).

@@ -4,12 +4,19 @@ An OpenAI-compatible stand-in for vLLM and the like, with a set time to first to
 output token, number of output tokens and error rate, so tests and the demo control latency and
 failures exactly (a canary that is slower on purpose, an upstream that fails). Its answer starts
 by echoing the last user message, so tests can see what the gateway sent upstream.
+
+It can also behave as real servers do where the gateway must cope: stream the echo in small
+chunks (`chunk_chars`), send no usage in streams (llama.cpp), answer with token logprobs whose
+mean probability is `confidence` (lower for prompts that contain "hard"), and serve
+deterministic embeddings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
 import random
 import time
 import uuid
@@ -30,6 +37,9 @@ class SimulatorSettings:
     error_rate: float = 0.0
     seed: int | None = None
     name: str = "simulated-model"
+    chunk_chars: int = 0  # 0: the echo is one chunk; N: pieces of N characters
+    stream_usage: bool = True  # False: like llama.cpp, no usage chunk even when asked
+    confidence: float = 0.9  # mean token probability of answers; prompts with "hard": a third
 
 
 def create_simulator(settings: SimulatorSettings) -> FastAPI:
@@ -52,12 +62,17 @@ def create_simulator(settings: SimulatorSettings) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         body = await request.json()
+        if "max_completion_tokens" in body:  # as llama.cpp and older vLLM: max_tokens only
+            refusal = {"message": "unknown field max_completion_tokens", "type": "bad_request"}
+            return JSONResponse({"error": refusal}, status_code=400)
         if rng.random() < settings.error_rate:
             return JSONResponse(
                 {"error": {"message": "simulated failure", "type": "server_error"}}, status_code=500
             )
         prompt = _last_user_text(body.get("messages") or [])
-        pieces = [prompt] + [f" tok{i}" for i in range(max(settings.tokens - 1, 0))]
+        size = settings.chunk_chars
+        echo = [prompt[i : i + size] for i in range(0, len(prompt), size)] if size else [prompt]
+        pieces = (echo or [""]) + [f" tok{i}" for i in range(max(settings.tokens - 1, 0))]
         prompt_tokens = sum(
             len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict)
         )
@@ -70,29 +85,62 @@ def create_simulator(settings: SimulatorSettings) -> FastAPI:
         ident = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = include_usage and settings.stream_usage
             return StreamingResponse(
                 _stream(settings, ident, model, pieces, usage if include_usage else None),
                 media_type="text/event-stream",
             )
         await asyncio.sleep(settings.ttft + settings.tpot * max(len(pieces) - 1, 0))
+        choice: dict[str, Any] = {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "".join(pieces)},
+        }
+        if body.get("logprobs"):
+            probability = settings.confidence / (3 if "hard" in prompt.lower() else 1)
+            logprob = math.log(max(probability, 1e-6))
+            choice["logprobs"] = {
+                "content": [{"token": p, "logprob": logprob, "top_logprobs": []} for p in pieces]
+            }
         return JSONResponse(
             {
                 "id": ident,
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "".join(pieces)},
-                    }
-                ],
+                "choices": [choice],
                 "usage": usage,
             }
         )
 
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        body = await request.json()
+        texts = body.get("input")
+        texts = [texts] if isinstance(texts, str) else list(texts or [])
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        tokens = sum(len(str(t).split()) for t in texts)
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": str(body.get("model", settings.name)),
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
     return app
+
+
+def _vector(text: str, dimensions: int = 8) -> list[float]:
+    """A deterministic unit vector per text: the same text always embeds the same."""
+    digest = hashlib.sha256(text.encode()).digest()
+    values = [b - 127.5 for b in digest[:dimensions]]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return [v / norm for v in values]
 
 
 def _last_user_text(messages: list[Any]) -> str:

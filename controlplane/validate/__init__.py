@@ -16,6 +16,7 @@ from controlplane.errors import Problem, Rule
 from controlplane.spec import (
     Budget,
     CanaryAnalysis,
+    Consumer,
     CostPolicy,
     DesiredState,
     Environment,
@@ -30,6 +31,7 @@ from controlplane.validate.capacity import check_placement
 from controlplane.validate.rules import (
     EnvironmentResources,
     check_budgets,
+    check_consumers,
     check_environment_resource,
     check_guardrails,
     check_latency_buckets,
@@ -103,6 +105,7 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             *check_routes(env),
             *check_guardrails(env),
             *check_budgets(env),
+            *check_consumers(env),
             *check_policy_targets(env),
             *check_latency_buckets(env),
             *check_target_support(env),
@@ -152,6 +155,7 @@ def _desired_state(env: EnvironmentResources) -> DesiredState | None:
         guardrails=_typed(env.located, Guardrail),
         budgets=_typed(env.located, Budget),
         routes=_typed(env.located, Route),
+        consumers=_typed(env.located, Consumer),
         slo_policies=_typed(env.policies, SLOPolicy),
         cost_policies=_typed(env.policies, CostPolicy),
         canary_analyses=_typed(env.policies, CanaryAnalysis),

@@ -13,6 +13,7 @@ from controlplane.policy.dialects import DIALECTS
 from controlplane.spec import (
     Budget,
     CanaryAnalysis,
+    Consumer,
     CostPolicy,
     Environment,
     GpuPool,
@@ -105,7 +106,7 @@ def check_references(env: EnvironmentResources) -> Iterator[Problem]:
     pools = env.names(GpuPool)
     guardrails = env.names(Guardrail)
     routes = env.names(Route)
-    known_by_kind = {"Route": routes, "Model": models}
+    known_by_kind = {"Route": routes, "Model": models, "Consumer": env.names(Consumer)}
 
     for item in env.of_kind(Model):
         assert isinstance(item.resource, Model)
@@ -121,6 +122,11 @@ def check_references(env: EnvironmentResources) -> Iterator[Problem]:
             if name not in guardrails:
                 path = ("spec", "guardrails", i)
                 yield _missing(item, path, "Guardrail", name, env.name, guardrails)
+    for item in env.of_kind(Consumer):
+        assert isinstance(item.resource, Consumer)
+        for i, name in enumerate(item.resource.spec.routes):
+            if name not in routes:
+                yield _missing(item, ("spec", "routes", i), "Route", name, env.name, routes)
     for item in env.of_kind(Budget):
         assert isinstance(item.resource, Budget)
         scope = item.resource.spec.scope
@@ -225,11 +231,66 @@ def check_guardrails(env: EnvironmentResources) -> Iterator[Problem]:
                     )
 
 
+def check_consumers(env: EnvironmentResources) -> Iterator[Problem]:
+    """A key must name one consumer: the same hash under two would make the caller ambiguous."""
+    owner: dict[str, str] = {}
+    for item in env.of_kind(Consumer):
+        consumer = item.resource
+        assert isinstance(consumer, Consumer)
+        keys = consumer.spec.keys
+        yield from _duplicates(item, [k.name for k in keys], ("spec", "keys"), "key name")
+        seen: set[str] = set()
+        for i, key in enumerate(keys):
+            identity = key.sha256 or key.secret or ""
+            first = owner.setdefault(identity, consumer.name)
+            if identity in seen or first != consumer.name:
+                yield item.problem(
+                    ("spec", "keys", i),
+                    "the same key twice" if identity in seen else f"a key Consumer/{first} lists",
+                    "each key to identify exactly one consumer, once",
+                    Rule.UNIQUE,
+                )
+            seen.add(identity)
+
+
 def check_budgets(env: EnvironmentResources) -> Iterator[Problem]:
+    routes = [r.resource for r in env.of_kind(Route) if isinstance(r.resource, Route)]
+    consumers = [c.resource for c in env.of_kind(Consumer) if isinstance(c.resource, Consumer)]
     for item in env.of_kind(Budget):
-        assert isinstance(item.resource, Budget)
-        percents = [t.percent for t in item.resource.spec.thresholds]
+        budget = item.resource
+        assert isinstance(budget, Budget)
+        percents = [t.percent for t in budget.spec.thresholds]
         yield from _ascending(item, percents, ("spec", "thresholds"))
+        for i, threshold in enumerate(budget.spec.thresholds):
+            if threshold.action.value == "throttle" and not _limits_to_halve(
+                budget, routes, consumers
+            ):
+                yield item.problem(
+                    ("spec", "thresholds", i, "action"),
+                    "throttle, but no rate limit applies to what the budget counts",
+                    "rateLimits on the routes or consumers it counts (throttle halves them), or "
+                    "notify or block",
+                    Rule.THRESHOLDS,
+                )
+
+
+def _limits_to_halve(budget: Budget, routes: list[Route], consumers: list[Consumer]) -> bool:
+    """Whether a request the budget counts can meet a rate limit: the route's or the
+    consumer's (the two the gateway checks)."""
+    scope = budget.spec.scope
+    kind = scope.type.value
+
+    if kind == "route":
+        routes = [r for r in routes if r.name == scope.name]
+    elif kind == "model":
+        routes = [r for r in routes if scope.name in {n for _, n in r.model_refs()}]
+    if kind == "consumer":
+        consumers = [c for c in consumers if c.name == scope.name]
+    elif kind == "team":
+        consumers = [c for c in consumers if c.spec.team == scope.name]
+    return any(r.spec.rate_limits.configured for r in routes) or any(
+        c.spec.rate_limits.configured for c in consumers
+    )
 
 
 def _ascending(item: Located, percents: list[float], path: FieldPath) -> Iterator[Problem]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from controlplane.errors import Problem, Rule
 from controlplane.serving import unsupported
-from controlplane.spec import Budget, Environment, Guardrail, Model, Route
+from controlplane.spec import Budget, Consumer, Environment, Guardrail, Model, Route
 from controlplane.validate.rules import EnvironmentResources
 
 
@@ -21,8 +21,9 @@ def check_target_support(env: EnvironmentResources) -> Iterator[Problem]:
     routes = [r.resource for r in env.of_kind(Route) if isinstance(r.resource, Route)]
     guardrails = [g.resource for g in env.of_kind(Guardrail) if isinstance(g.resource, Guardrail)]
     budgets = [b.resource for b in env.of_kind(Budget) if isinstance(b.resource, Budget)]
+    consumers = [c.resource for c in env.of_kind(Consumer) if isinstance(c.resource, Consumer)]
     for target in environment.spec.targets:
-        for gap in unsupported(target, models, routes, guardrails, budgets):
+        for gap in unsupported(target, models, routes, guardrails, budgets, consumers):
             item = by_ref[gap.resource]
             yield item.problem(
                 gap.path,

@@ -68,11 +68,11 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
 def test_apply_from_git_then_plan_is_empty_then_one_edit_is_one_change(setup: Setup) -> None:
     first = setup.cli("plan", "--env", "dev", "--rev", "HEAD", "--detailed-exitcode")
     assert first.returncode == 2
-    assert "Plan: 6 to create, 0 to change, 0 to delete." in first.stdout
+    assert "Plan: 7 to create, 0 to change, 0 to delete." in first.stdout
 
     applied = setup.cli("apply", "--env", "dev", "--rev", "HEAD", "--auto-approve")
     assert applied.returncode == 0, applied.stderr
-    assert "Apply: 6 applied." in applied.stdout
+    assert "Apply: 7 applied." in applied.stdout
 
     again = setup.cli("plan", "--env", "dev", "--rev", "HEAD", "--detailed-exitcode")
     assert again.returncode == 0
@@ -132,7 +132,7 @@ def test_apply_asks_and_refuses_without_a_terminal(setup: Setup) -> None:
 def test_dry_run_changes_nothing(setup: Setup) -> None:
     result = setup.cli("apply", "--env", "dev", "--dry-run")
     assert result.returncode == 0
-    assert "6 would apply" in result.stdout
+    assert "7 would apply" in result.stdout
     assert setup.cli("plan", "--env", "dev", "--detailed-exitcode").returncode == 2
 
 
@@ -211,6 +211,7 @@ def test_a_failure_part_way_is_reported_per_change_and_completed_next_time(
         ("Guardrail/pii-redact", Outcome.FAILED),
         ("Guardrail/prompt-injection", Outcome.NOT_ATTEMPTED),
         ("Route/chat", Outcome.NOT_ATTEMPTED),
+        ("Consumer/dev-app", Outcome.NOT_ATTEMPTED),
     ]
     assert not result.ok
     driver = GatewayDriver("gateway", setup.gateway, TOKEN)

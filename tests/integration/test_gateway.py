@@ -16,8 +16,10 @@ import httpx
 import pytest
 
 from controlplane.engine import apply_plan
+from controlplane.gateway.auth import key_hash
 from controlplane.plan import compute_plan
 from controlplane.spec import (
+    Consumer,
     DesiredState,
     Environment,
     Guardrail,
@@ -31,6 +33,7 @@ from tests.support.processes import TOKEN, free_port, gateway, running, simulato
 
 pytestmark = pytest.mark.integration
 V = "controlplane.dev/v1alpha1"
+KEY = "sk-test-tester-0123456789"  # Consumer/tester's key: every call here is made with it
 
 
 R = TypeVar("R", bound=Resource)
@@ -40,6 +43,12 @@ def resource(kind: type[R], name: str, spec: dict[str, Any]) -> R:
     return kind.model_validate(
         {"apiVersion": V, "kind": kind.KIND, "metadata": {"name": name}, "spec": spec}
     )
+
+
+def consumer(name: str, *keys: str, **spec: Any) -> Consumer:
+    """A consumer known by the hashes of KEYS."""
+    listed = [{"name": f"k{i}", "sha256": key_hash(k)} for i, k in enumerate(keys)]
+    return resource(Consumer, name, {"keys": listed, **spec})
 
 
 def model(name: str, url: str) -> Model:
@@ -74,6 +83,10 @@ class Stack:
             models=tuple(r for r in resources if isinstance(r, Model)),
             guardrails=tuple(r for r in resources if isinstance(r, Guardrail)),
             routes=tuple(r for r in resources if isinstance(r, Route)),
+            consumers=(
+                consumer("tester", KEY),
+                *(r for r in resources if isinstance(r, Consumer)),
+            ),
         )
         result = apply_plan(compute_plan(desired, self.driver.read()), self.driver)
         assert result.ok, result
@@ -95,7 +108,7 @@ def stack() -> Iterator[Stack]:
         gateway() as url,
     ):
         driver = GatewayDriver("gateway", url, TOKEN)
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {KEY}"}) as client:
             yield Stack(url, fast, broken, driver, client)
         driver.close()
 
@@ -134,7 +147,8 @@ def test_sticky_split_over_10000_keys(stack: Stack) -> None:
     async def send_all(keys: list[str]) -> list[str]:
         # Eight in flight keep two cores busy; more would only queue (and run slower).
         limits = httpx.Limits(max_connections=8)
-        async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        auth = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(limits=limits, timeout=30, headers=auth) as client:
             gate = asyncio.Semaphore(8)
 
             async def one(key: str) -> str:
@@ -217,26 +231,36 @@ def test_fallback_on_upstream_failure(stack: Stack) -> None:
     )
 
 
-def test_every_model_failing_is_a_502(stack: Stack) -> None:
+def test_every_model_failing_keeps_the_upstreams_status_and_message(stack: Stack) -> None:
     stack.apply(model("flaky", stack.broken), resource(Route, "doomed", {"model": "flaky"}))
     response = stack.chat("doomed")
-    assert response.status_code == 502
-    assert response.json()["error"]["type"] == "upstream_unavailable"
+    assert response.status_code == 500  # the simulator's own
+    error = response.json()["error"]
+    assert error["type"] == "upstream_error"
+    assert "simulated failure" in error["message"]
 
 
-def test_rate_limit_per_key(stack: Stack) -> None:
+def test_rate_limit_per_consumer(stack: Stack) -> None:
     stack.apply(
         model("a", stack.fast),
         resource(Route, "limited", {"model": "a", "rateLimits": {"requestsPerMinute": 3}}),
+        consumer("alice", "sk-alice-old-key", "sk-alice-new-key"),
+        consumer("bob", "sk-bob-key-1234"),
     )
-    alice = {"Authorization": "Bearer alice"}
+    alice = {"Authorization": "Bearer sk-alice-old-key"}
     codes = [stack.chat("limited", headers=alice).status_code for _ in range(4)]
     rejected = stack.chat("limited", headers=alice)
     if codes[:3] != [200, 200, 200]:  # the minute may roll over between calls; one retry
         codes = [stack.chat("limited", headers=alice).status_code for _ in range(4)]
     assert codes[3] == 429 or rejected.status_code == 429
     assert 1 <= int(rejected.headers.get("Retry-After", "60")) <= 60
-    assert stack.chat("limited", headers={"Authorization": "Bearer bob"}).status_code == 200
+    # Alice's second key (a rotation) is the same consumer: the same count, still over it.
+    other_key = stack.chat("limited", headers={"Authorization": "Bearer sk-alice-new-key"})
+    assert other_key.status_code == 429
+    assert (
+        stack.chat("limited", headers={"Authorization": "Bearer sk-bob-key-1234"}).status_code
+        == 200
+    )
     assert (
         metric(stack.metrics(), "llm_gateway_rate_limited_total", route="limited", limit="requests")
         >= 1
@@ -301,10 +325,9 @@ def test_prompt_injection_is_blocked(stack: Stack) -> None:
 
 def test_streaming_relays_sse_and_measures_ttft(stack: Stack) -> None:
     stack.apply(model("a", stack.fast), resource(Route, "streamed", {"model": "a"}))
-    with httpx.stream(
+    with stack.client.stream(
         "POST",
         f"{stack.gateway}/v1/chat/completions",
-        timeout=30,
         json={
             "model": "streamed",
             "stream": True,
@@ -409,7 +432,12 @@ def test_a_second_plan_is_empty(stack: Stack) -> None:
     env = resource(
         Environment, "test", {"targets": [{"type": "gateway", "url": stack.gateway}], "prune": True}
     )
-    desired = DesiredState(environment=env, models=(resources[0],), routes=(resources[1],))
+    desired = DesiredState(
+        environment=env,
+        models=(resources[0],),
+        routes=(resources[1],),
+        consumers=(consumer("tester", KEY),),
+    )
     assert compute_plan(desired, stack.driver.read()).empty
     assert isinstance(stack.driver.read(), LiveState)
 

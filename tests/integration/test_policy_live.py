@@ -89,6 +89,7 @@ def test_a_slow_canary_is_detected_from_live_scrapes(tmp_path: Path) -> None:
                 "model": "stable",
                 "canary": {"model": "candidate", "percent": 50},
                 "stickiness": {"key": "user"},
+                "anonymous": True,  # this test is about the canary, not about keys
             },
         )
         port = free_port()

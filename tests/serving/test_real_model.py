@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import openai
 import pytest
 
 from controlplane import engine
+from controlplane.gateway.auth import key_hash
 from controlplane.plan import Outcome
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
@@ -93,6 +95,19 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Paths]:
             result = engine.apply_plan(planned.plan, planned.target)
             assert {r.outcome for r in result.results} == {Outcome.APPLIED}
             assert engine.plan_target(desired, planned.target).empty
+        # LiteLLM cannot hold Consumers, so this environment declares none: the gateway's
+        # client is added by hand (the environment does not prune), with the same key.
+        consumer = {
+            "apiVersion": "controlplane.dev/v1alpha1",
+            "kind": "Consumer",
+            "metadata": {"name": "client"},
+            "spec": {"keys": [{"name": "k", "sha256": key_hash(MASTER_KEY)}]},
+        }
+        httpx.put(
+            f"{gateway_url}/admin/v1/resources/Consumer/client",
+            json=consumer,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        ).raise_for_status()
         yield Paths(gateway=gateway_url, litellm=proxy.url)
     mp.undo()
 
@@ -123,6 +138,28 @@ def test_a_real_completion_goes_through_the_applied_route(paths: Paths, path: st
     assert tokens == 8  # max_tokens reached the model through the route
     streamed, _ = ask(url, MASTER_KEY, stream=True)
     assert streamed.strip(), "the stream carried no text"
+
+
+def test_a_stream_without_upstream_usage_still_counts_its_tokens(paths: Paths) -> None:
+    """llama.cpp sends no usage in streams: the gateway counts the tokens, says they are
+    estimated, and still gives the client that asked for usage its usage chunk."""
+    client = openai.OpenAI(base_url=f"{paths.gateway}/v1", api_key=MASTER_KEY, timeout=120)
+    chunks = list(
+        client.chat.completions.create(
+            model="chat",
+            messages=[{"role": "user", "content": "Name three colours."}],
+            max_tokens=8,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.prompt_tokens > 0
+    assert usage.completion_tokens > 0
+    metrics = httpx.get(f"{paths.gateway}/metrics").text
+    assert 'llm_gateway_input_tokens_total{model="gemma",route="chat",variant="default"}' in metrics
 
 
 def test_both_paths_give_the_same_greedy_answer(paths: Paths) -> None:

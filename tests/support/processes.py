@@ -35,9 +35,16 @@ def running(
 
 
 @contextmanager
-def gateway(port: int | None = None, state: Path | None = None) -> Iterator[str]:
-    args = ["gateway", "serve"] + (["--state", str(state)] if state else [])
-    with running(args, port or free_port(), {"CONTROLPLANE_GATEWAY_TOKEN": TOKEN}) as url:
+def gateway(
+    port: int | None = None,
+    state: Path | None = None,
+    *options: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+) -> Iterator[str]:
+    args = ["gateway", "serve", *(["--state", str(state)] if state else []), *options]
+    env = {"CONTROLPLANE_GATEWAY_TOKEN": TOKEN, **(env or {})}
+    with running(args, port or free_port(), env, log) as url:
         yield url
 
 

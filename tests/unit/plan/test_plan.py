@@ -55,7 +55,7 @@ def test_from_nothing_everything_is_created_in_dependency_order() -> None:
     kinds = [c.kind for c in plan.changes]
     assert kinds == sorted(kinds, key=[k.KIND for k in LIVE_KINDS].index)
     assert kinds[0] == "GpuPool"
-    assert kinds[-1] == "Route"
+    assert kinds[-1] == "Consumer"  # after the routes it may call
     assert "Environment" not in kinds
     assert plan.capacity.gpus_before == 0
     assert plan.capacity.gpus_after == 4 + 4 + 2  # chat-v1, chat-v2, chat-small

@@ -35,8 +35,19 @@ def test_litellm_refuses_what_it_cannot_express_each_with_its_field_and_reason(
         ("Route/chat", "spec.cache"),
         ("Route/chat", "spec.rateLimits"),
         ("Guardrail/prompt-injection", "spec.type"),
+        ("Consumer/search-app", "spec"),
+        ("Consumer/support-bot", "spec"),
     } <= found
     assert any(r.startswith("Budget/") and path == "spec" for r, path in found)
+    edit(
+        config,
+        "environments/prod/routes.yaml",
+        "  timeout: 30s",
+        "  timeout: 30s\n  anonymous: true\n  firstTokenTimeout: 2s",
+    )
+    problems = [p for p in validate(config, ["prod"]).problems if p.rule == Rule.TARGET]
+    found = {(p.resource, p.path) for p in problems}
+    assert {("Route/chat", "spec.anonymous"), ("Route/chat", "spec.firstTokenTimeout")} <= found
     budget = next(p for p in problems if p.resource.startswith("Budget/"))
     assert "a proxy driven through its config file has none" in budget.expected
     assert all(p.line > 0 and p.file.startswith("environments/prod/") for p in problems)

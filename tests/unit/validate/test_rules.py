@@ -477,3 +477,63 @@ def test_latency_thresholds_must_be_histogram_bucket_bounds(config: Path) -> Non
     p = problems[0]
     assert (p.rule, p.path) == ("buckets", "spec.guards[0].threshold")
     assert p.expected == "a bucket bound, such as the nearest: 200ms or 300ms"
+
+
+# --- consumers ----------------------------------------------------------------------------------
+
+
+def test_a_key_names_one_consumer(config: Path) -> None:
+    prod = config / "environments/prod/consumers.yaml"
+    text = prod.read_text()
+    hash_line = "sha256: 3f1e0a4d2c8b7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f"
+    prod.write_text(
+        text.replace(
+            "    - name: current\n      secret: env:SUPPORT_BOT_API_KEY",
+            f"    - name: current\n      {hash_line}",
+        )
+    )
+    p = only(validate(config, ["prod"]).problems, "unique")
+    assert (p.resource, p.path) == ("Consumer/support-bot", "spec.keys[0]")
+    assert p.found == "a key Consumer/search-app lists"
+
+
+def test_a_consumer_key_is_a_hash_or_a_reference_never_both(config: Path) -> None:
+    edit(
+        config,
+        "environments/dev/consumers.yaml",
+        "      secret: env:DEV_APP_API_KEY",
+        "      secret: env:DEV_APP_API_KEY\n      sha256: " + "a" * 64,
+    )
+    p = only(validate(config, ["dev"]).problems, "schema")
+    assert p.path == "spec.keys[0]"
+    assert "exactly one of sha256 and secret" in p.expected
+
+
+def test_a_consumer_may_name_only_routes_that_exist(config: Path) -> None:
+    edit(
+        config,
+        "environments/staging/consumers.yaml",
+        "routes: [chat]\n  rateLimits:\n    requestsPerMinute: 120",
+        "routes: [chta]\n  rateLimits:\n    requestsPerMinute: 120",
+    )
+    p = only(validate(config, ["staging"]).problems, "reference")
+    assert (p.resource, p.path) == ("Consumer/search-app", "spec.routes[0]")
+
+
+def test_throttle_needs_a_rate_limit_to_halve(config: Path) -> None:
+    (config / "environments/dev/budgets.yaml").write_text(
+        "apiVersion: controlplane.dev/v1alpha1\nkind: Budget\nmetadata: {name: platform}\n"
+        "spec:\n  scope: {type: team, name: platform}\n  period: day\n  limitUsd: 5\n"
+        "  thresholds:\n    - {percent: 100, action: throttle}\n"
+    )
+    edit(config, "environments/dev/routes.yaml", "  rateLimits:\n    requestsPerMinute: 60\n", "")
+    p = only(validate(config, ["dev"]).problems, "thresholds")
+    assert (p.resource, p.path, p.line) == ("Budget/platform", "spec.thresholds[0].action", 9)
+    # A limit on the team's consumer is one to halve.
+    edit(
+        config,
+        "environments/dev/consumers.yaml",
+        "  team: platform\n",
+        "  team: platform\n  rateLimits: {requestsPerMinute: 10}\n",
+    )
+    assert validate(config, ["dev"]).problems == ()
