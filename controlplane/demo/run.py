@@ -212,6 +212,10 @@ class Demo:
 
     # --- the whole loop ----------------------------------------------------------------------
 
+    @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "gateway-audit.jsonl"
+
     def port(self, name: str) -> int:
         return int(self.urls[name].rsplit(":", 1)[1])
 
@@ -239,7 +243,15 @@ class Demo:
         return {
             "stable": ([*sim, "--ttft", "0.03"], env),
             "canary": ([*sim, "--ttft", "0.6"], env),
-            "gateway": (["gateway", "serve"], env),
+            "gateway": (
+                [
+                    "gateway",
+                    "serve",
+                    "--audit-log",
+                    str(self.root / "logs" / "gateway-audit.jsonl"),
+                ],
+                env,
+            ),
             "forge": (forge, env),
             "serve": (serve, serve_env),
         }
@@ -304,6 +316,7 @@ class Demo:
                 f"live canary {self.live_route().get('canary')}"
             )
             self.watch_until_rollback()
+            self.features()
 
     def watch_until_rollback(self) -> None:
         stop, counts = threading.Event(), {"sent": 0}
@@ -345,6 +358,45 @@ class Demo:
             timeout=30,
         )
         self.say(f"a request now: served by {answer.headers.get('x-controlplane-model')}")
+
+    def ask(self, question: str) -> str:
+        started = time.monotonic()
+        answer = httpx.post(
+            f"{self.urls['gateway']}/v1/chat/completions",
+            json={
+                "model": "chat",
+                "temperature": 0,
+                "messages": [{"role": "user", "content": question}],
+            },
+            headers={"Authorization": f"Bearer {self.tokens['consumer']}"},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        cache = answer.headers.get("x-controlplane-cache")
+        model = answer.headers.get("x-controlplane-model", "the cache")
+        elapsed = (time.monotonic() - started) * 1000
+        self.say(f"  {question!r}: cache {cache}, answered by {model} in {elapsed:.0f} ms")
+        return str(cache)
+
+    def features(self) -> None:
+        """Cache and cascade on the route, through git like every change, then seen working."""
+        self.git("pull", "-q", "--ff-only", "origin", "main")  # the merged rollback
+        apply_overlay(self.root / "work", "features", self.urls)
+        sha = self.push("Cache and cascade on chat")
+        self.webhook()
+        self.wait("the cache and cascade to be applied", self.synced(sha), 60)
+        self.say(f"pushed {sha[:12]} 'Cache and cascade on chat': asking the same thing thrice")
+        outcomes = [
+            self.ask("What is the capital of France?"),
+            self.ask("What is the capital of France?"),
+            self.ask("What's the capital city of France?"),  # a paraphrase: semantic
+            self.ask("A hard one: prove there are infinitely many primes."),
+        ]
+        if outcomes[:3] != ["miss", "hit", "hit"]:
+            raise DemoError(f"the cache did not answer as expected: {outcomes}")
+        log = self.audit_log
+        lines = len(log.read_text().splitlines()) if log.exists() else 0
+        self.say(f"the request log holds {lines} lines (no key, PII redacted): {log}")
 
 
 def run_demo(requests: int = 900, rate: float = 25, keep: bool = False) -> int:

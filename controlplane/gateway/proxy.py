@@ -21,6 +21,7 @@ import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from controlplane.errors import ConfigError
 from controlplane.gateway import tokens
 from controlplane.gateway.admin import gateway_state
 from controlplane.gateway.auth import Caller, Denied, authorize, identify
@@ -63,8 +64,16 @@ def error(
 
 
 class GuardrailBlocked(Exception):
-    def __init__(self, guardrail: str, stage: Stage) -> None:
-        super().__init__(f"request blocked by guardrail {guardrail!r} ({stage.value})")
+    """A guardrail stopped the request: it triggered (400), or could not run (503: refused,
+    not let through unchecked)."""
+
+    def __init__(self, guardrail: str, stage: Stage, cannot_run: str | None = None) -> None:
+        reason = f"could not run ({cannot_run})" if cannot_run else "blocked it"
+        super().__init__(f"guardrail {guardrail!r} ({stage.value}) {reason}")
+        self.status = 503 if cannot_run else 400
+
+    def response(self) -> Response:
+        return error(self.status, "guardrail_blocked", str(self))
 
 
 class Refused(Exception):
@@ -215,7 +224,10 @@ def _guard(
         if only_deep and not is_deep(guardrail):
             continue
         name = guardrail.name
-        result = check(guardrail, text, deep)
+        try:
+            result = check(guardrail, text, deep)
+        except ConfigError as exc:  # its model is not installed
+            raise GuardrailBlocked(name, stage, str(exc)) from exc
         if not result.triggered:
             continue
         action = guardrail.spec.action
@@ -276,8 +288,8 @@ async def chat_completions(request: Request, state: State) -> Response:
         return _refuse_and_count(call, refused)
     except GuardrailBlocked as exc:
         call.error = str(exc)
-        call.finish(400)
-        return error(400, "guardrail_blocked", str(exc))
+        call.finish(exc.status)
+        return exc.response()
     call.prompt = _prompt_text(body["messages"])
     stream = bool(body.get("stream"))
     key = _sticky_key(route, request, body) or uuid.uuid4().hex
@@ -426,8 +438,8 @@ async def _complete(
             _guard_answer(call, route, data)
     except GuardrailBlocked as exc:
         call.error = str(exc)
-        call.finish(400)
-        return error(400, "guardrail_blocked", str(exc))
+        call.finish(exc.status)
+        return exc.response()
     data["model"] = route.name  # clients asked for the route; the header names the model
     await _store(call, route, lookup, data)
     call.answer = _answer_text(data)
@@ -614,9 +626,9 @@ async def _relay(
             if wants_usage:
                 yield event({**template, "model": route.name, "choices": [], "usage": usage})
     except GuardrailBlocked as exc:
-        status = 400
+        status = exc.status
         call.error = str(exc)
-        yield event({"error": {"message": str(exc), "type": "guardrail_blocked", "code": 400}})
+        yield event({"error": {"message": str(exc), "type": "guardrail_blocked", "code": status}})
     except httpx.HTTPError:
         status = "stream_error"
         call.error = "upstream stream broke"

@@ -12,6 +12,7 @@ from functools import cached_property
 from types import MappingProxyType
 
 from controlplane.gateway.auth import key_index
+from controlplane.gateway.guardrails import is_deep
 from controlplane.spec import LIVE_KINDS, Budget, Consumer, Guardrail, Model, Resource, Route
 
 Key = tuple[str, str]
@@ -76,6 +77,20 @@ class Snapshot:
             resources=MappingProxyType({k: v for k, v in self.resources.items() if k != key}),
             versions=MappingProxyType({k: v for k, v in self.versions.items() if k != key}),
         )
+
+    def needing_the_model(self) -> list[str]:
+        """Resources the gateway serves only with its embedding model: classifier guardrails
+        and semantic caches."""
+        return [
+            r.ref
+            for r in self.resources.values()
+            if (isinstance(r, Guardrail) and is_deep(r))
+            or (
+                isinstance(r, Route)
+                and r.spec.cache.enabled
+                and r.spec.cache.similarity_threshold < 1.0
+            )
+        ]
 
     def broken_references(self) -> list[str]:
         """What would make a request fail: routes naming models or guardrails that are absent."""

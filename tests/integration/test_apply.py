@@ -25,6 +25,7 @@ from tests.support.config import REPO, edit
 from tests.support.processes import TOKEN, free_port, gateway, git, simulator
 
 pytestmark = pytest.mark.integration
+DEV_KEY = "sk-dev-app-key-for-tests"
 
 
 @dataclass
@@ -56,7 +57,10 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
     repo = tmp_path / "config"
     for folder in ("environments", "policies"):
         shutil.copytree(REPO / folder, repo / folder)
-    with simulator("--ttft", "0", "--tpot", "0", "--tokens", "3") as sim, gateway() as url:
+    with (
+        simulator("--ttft", "0", "--tpot", "0", "--tokens", "3") as sim,
+        gateway(env={"DEV_APP_API_KEY": DEV_KEY}) as url,
+    ):
         edit(repo, "environments/dev/environment.yaml", "http://127.0.0.1:4000", url)
         edit(repo, "environments/dev/models.yaml", "http://127.0.0.1:8101/v1", f"{sim}/v1")
         git(repo, "init", "-q", "-b", "main")
@@ -105,6 +109,7 @@ def test_apply_from_git_then_plan_is_empty_then_one_edit_is_one_change(setup: Se
         f"{setup.gateway}/v1/chat/completions",
         timeout=30,
         json={"model": "chat", "messages": [{"role": "user", "content": "hello"}]},
+        headers={"Authorization": f"Bearer {DEV_KEY}"},  # Consumer/dev-app's, by reference
     )
     assert response.status_code == 200
     assert response.headers["x-controlplane-model"] == "chat-small"
@@ -220,6 +225,7 @@ def test_a_failure_part_way_is_reported_per_change_and_completed_next_time(
         "Guardrail/pii-redact",
         "Guardrail/prompt-injection",
         "Route/chat",
+        "Consumer/dev-app",
     ]
     assert apply_plan(rest, driver).ok
     assert compute_plan(desired, driver.read()).empty

