@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from controlplane.cli import arguments
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-stream-usage", action="store_true", help="send no usage in streams (as llama.cpp)"
     )
     parser.add_argument(
+        "--api-key-env", metavar="VAR", help="require the bearer token held in this variable"
+    )
+    parser.add_argument(
         "--confidence",
         type=float,
         default=0.9,
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_chars=args.chunk_chars,
         stream_usage=not args.no_stream_usage,
         confidence=args.confidence,
+        api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
     )
     print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
     serve_simulator(args.host, args.port, settings)

@@ -52,7 +52,10 @@ class Call:
     answer: str | None = None
 
     def labels(self) -> dict[str, str]:
+        """Metric labels; `model` is what answered: a model's name, or `cache` for a hit (so a
+        model's latency is never flattered by answers it did not give)."""
         model = self.model.name if self.model else (self.arm.model if self.arm else "")
+        model = "cache" if self.cache == "hit" else model
         return {
             "route": self.route.name if self.route else "",
             "variant": self.arm.variant if self.arm else "",

@@ -295,21 +295,21 @@ async def chat_completions(request: Request, state: State) -> Response:
     key = _sticky_key(route, request, body) or uuid.uuid4().hex
     call.arm = choose_arm(route, key)
 
+    headers = {"x-controlplane-route": route.name, "x-controlplane-variant": call.arm.variant}
     lookup = cache_lookup(route, call.caller, body, request.headers)
     if route.spec.cache.enabled:
         hit = await state.cache.get(route, lookup) if lookup is not None else None
-        call.cache = "bypass" if lookup is None else ("hit" if hit else "miss")
+        call.cache = headers["x-controlplane-cache"] = (
+            "bypass" if lookup is None else ("hit" if hit else "miss")
+        )
         state.metrics.cache.labels(route=route.name, outcome=call.cache).inc()
         if hit is not None:
             call.similarity = hit.similarity
             if hit.similarity < 1.0:
                 state.metrics.cache_similarity.labels(route=route.name).observe(hit.similarity)
-            return _answer(call, route, hit.answer, body, stream, {"x-controlplane-cache": "hit"})
+            return _answer(call, route, hit.answer, body, stream, headers)
 
     models = candidates(route, call.arm)
-    headers = {"x-controlplane-route": route.name, "x-controlplane-variant": call.arm.variant}
-    if route.spec.cache.enabled:
-        headers["x-controlplane-cache"] = call.cache or "bypass"
     if route.spec.cascade is not None:
         cascade = route.spec.cascade
         answered = await _cascade(call, route, body)

@@ -40,6 +40,7 @@ class SimulatorSettings:
     chunk_chars: int = 0  # 0: the echo is one chunk; N: pieces of N characters
     stream_usage: bool = True  # False: like llama.cpp, no usage chunk even when asked
     confidence: float = 0.9  # mean token probability of answers; prompts with "hard": a third
+    api_key: str | None = None  # when set, requests must carry it as a bearer token
 
 
 def create_simulator(settings: SimulatorSettings) -> FastAPI:
@@ -62,6 +63,11 @@ def create_simulator(settings: SimulatorSettings) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         body = await request.json()
+        if (
+            settings.api_key
+            and request.headers.get("authorization") != f"Bearer {settings.api_key}"
+        ):
+            return JSONResponse({"error": {"message": "bad API key"}}, status_code=401)
         if "max_completion_tokens" in body:  # as llama.cpp and older vLLM: max_tokens only
             refusal = {"message": "unknown field max_completion_tokens", "type": "bad_request"}
             return JSONResponse({"error": refusal}, status_code=400)
@@ -108,6 +114,7 @@ def create_simulator(settings: SimulatorSettings) -> FastAPI:
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": model,
+                "system_fingerprint": f"sim:{model}",  # the model name it was asked for
                 "choices": [choice],
                 "usage": usage,
             }

@@ -30,12 +30,13 @@ from controlplane.spec import (
 )
 from controlplane.targets.gateway import GatewayDriver
 from tests.integration.test_gateway import consumer, metric, model, resource
-from tests.support.processes import TOKEN, gateway, simulator
+from tests.support.processes import TOKEN, free_port, gateway, running, simulator
 
 pytestmark = pytest.mark.integration
 
 KEY = "sk-feature-tester-0001"
 REFERENCED_KEY = "sk-referenced-key-7f3a9c"  # Consumer/ops's key, read from the environment
+UPSTREAM_KEY = "sk-upstream-provider-key"  # what the keyed simulator demands
 EMAIL = "jane.roe@example.com"
 PHONE = "+1 415 555 0134"
 
@@ -130,15 +131,27 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         simulator("--ttft", "3", "--tokens", "2") as slow,
         simulator("--ttft", "0", "--tpot", "0", "--confidence", "0.95") as small,
         simulator("--ttft", "0", "--tpot", "0", "--tokens", "5") as big,
+        running(
+            ["upstream-sim", "--api-key-env", "SIM_KEY", "--ttft", "0", "--tpot", "0"],
+            free_port(),
+            {"SIM_KEY": UPSTREAM_KEY},
+        ) as keyed,
         gateway(
             None,
             folder / "state.json",
-            env={"OPS_API_KEY": REFERENCED_KEY},
+            env={"OPS_API_KEY": REFERENCED_KEY, "SIM_KEY": UPSTREAM_KEY},
             log=folder / "gateway.log",
         ) as url,
     ):
         driver = GatewayDriver("gateway", url, TOKEN)
-        upstreams = {"fast": fast, "chunky": chunky, "slow": slow, "small": small, "big": big}
+        upstreams = {
+            "fast": fast,
+            "chunky": chunky,
+            "slow": slow,
+            "small": small,
+            "big": big,
+            "keyed": keyed,
+        }
         with httpx.Client(timeout=30) as client:
             yield Stack(url, upstreams, driver, client, folder)
         driver.close()
@@ -411,6 +424,8 @@ def test_the_exact_cache_is_scoped_and_can_be_bypassed(stack: Stack) -> None:
     assert text_of(chunks) == first.json()["choices"][0]["message"]["content"]
     text = stack.metrics()
     assert metric(text, "llm_gateway_cache_requests_total", route="cached", outcome="hit") == 2
+    # Hits are counted as the cache's answers, not the model's (its latency SLO stays honest).
+    assert metric(text, "llm_gateway_requests_total", route="cached", model="cache") == 2
 
 
 def test_the_semantic_cache_hits_paraphrases_and_not_different_questions(stack: Stack) -> None:
@@ -515,3 +530,168 @@ def test_without_its_model_the_gateway_refuses_what_needs_it(tmp_path: Path) -> 
             assert (
                 "guardrail 'injection' (input) could not run" in answer.json()["error"]["message"]
             )
+
+
+# --- every other field the gateway acts on -------------------------------------------------------
+
+
+def test_topic_regex_flag_and_toxicity_guardrails_act(stack: Stack) -> None:
+    def guardrail(name: str, spec: dict[str, Any]) -> Guardrail:
+        return resource(Guardrail, name, spec)
+
+    stack.apply(
+        *base(stack),
+        guardrail(
+            "no-crypto",
+            {
+                "type": "topic",
+                "stage": "input",
+                "action": "block",
+                "deniedTopics": ["cryptocurrency"],
+            },
+        ),
+        guardrail(
+            "ids",
+            {"type": "regex", "stage": "input", "action": "redact", "patterns": ["EMP-[0-9]{6}"]},
+        ),
+        guardrail(
+            "watch", {"type": "regex", "stage": "input", "action": "flag", "patterns": ["urgent"]}
+        ),
+        guardrail("civil", {"type": "toxicity", "stage": "output", "action": "block"}),
+        resource(
+            Route,
+            "guardrailed",
+            {"model": "fast", "guardrails": ["no-crypto", "ids", "watch", "civil"]},
+        ),
+    )
+    assert stack.chat("guardrailed", "Should I buy cryptocurrency?").status_code == 400
+    redacted = stack.chat("guardrailed", "Look up employee EMP-123456, urgent")
+    assert redacted.status_code == 200  # flagged, not stopped
+    assert redacted.json()["choices"][0]["message"]["content"].startswith(
+        "Look up employee [REDACTED], urgent"
+    )
+    # The simulator echoes the prompt: a paraphrased insult comes back as its answer.
+    rude = stack.chat("guardrailed", "You are a worthless waste of space and everyone hates you")
+    assert rude.status_code == 400
+    assert "guardrail 'civil' (output)" in rude.json()["error"]["message"]
+    text = stack.metrics()
+    for name, action in (("no-crypto", "block"), ("ids", "redact"), ("watch", "flag")):
+        triggers = metric(
+            text, "llm_gateway_guardrail_triggers_total", guardrail=name, action=action
+        )
+        assert triggers >= 1
+
+
+def test_token_limits_and_consumer_limits(stack: Stack) -> None:
+    stack.apply(
+        *base(stack),
+        resource(Route, "by-tokens", {"model": "fast", "rateLimits": {"tokensPerMinute": 3}}),
+        resource(Route, "one", {"model": "fast"}),
+        resource(Route, "two", {"model": "fast"}),
+        consumer("tester", KEY, team="qa", rateLimits={"requestsPerMinute": 3}),
+    )
+
+    def minute() -> list[int]:
+        # One answer spends 4 tokens, past the route's 3; the consumer's own limit (3
+        # requests) counts over every route: the refused request is not counted.
+        return [
+            stack.chat(route).status_code for route in ("by-tokens", "by-tokens", "one", "two")
+        ] + [stack.chat("one").status_code]
+
+    codes = minute()
+    if codes != [200, 429, 200, 200, 429]:  # the minute rolled over mid-test: once more
+        time.sleep(max(0.0, 60 - time.time() % 60) + 0.1)
+        codes = minute()
+    assert codes == [200, 429, 200, 200, 429]
+    refused = stack.chat("two")
+    assert refused.status_code == 429
+    assert "requests per minute limit of consumer 'tester'" in refused.json()["error"]["message"]
+
+
+def test_the_model_api_key_and_adapter_reach_the_upstream(stack: Stack) -> None:
+    keyed = resource(
+        Model,
+        "keyed",
+        {
+            "baseModel": "org/base",
+            "framework": "openai-compatible",
+            "endpoint": f"{stack.upstreams['keyed']}/v1",
+            "apiKey": "env:SIM_KEY",
+            "adapter": {"name": "support-lora", "uri": "/models/support-lora"},
+        },
+    )
+    unkeyed = resource(
+        Model,
+        "unkeyed",
+        {
+            "baseModel": "org/base",
+            "framework": "openai-compatible",
+            "endpoint": f"{stack.upstreams['keyed']}/v1",
+        },
+    )
+    stack.apply(
+        *base(stack),
+        keyed,
+        unkeyed,
+        resource(Route, "keyed", {"model": "keyed"}),
+        resource(Route, "unkeyed", {"model": "unkeyed"}),
+    )
+    answer = stack.chat("keyed")
+    assert answer.status_code == 200
+    assert answer.json()["system_fingerprint"] == "sim:support-lora"  # the adapter, by name
+    assert stack.chat("unkeyed").status_code == 401  # the upstream's refusal, passed on
+
+
+def test_a_shared_cache_and_its_ttl(stack: Stack) -> None:
+    stack.apply(
+        *base(stack),
+        resource(
+            Route,
+            "shared",
+            {
+                "model": "fast",
+                "cache": {"enabled": True, "shared": True, "ttl": "2s", "maxTemperature": 0.5},
+            },
+        ),
+        consumer("other", "sk-other-team-key", team="sales"),
+    )
+    assert (
+        stack.chat("shared", "Shared question?", temperature=0.4).headers["x-controlplane-cache"]
+        == "miss"
+    )
+    other_team = stack.chat("shared", "Shared question?", key="sk-other-team-key", temperature=0.4)
+    assert other_team.headers["x-controlplane-cache"] == "hit"  # shared across teams
+    time.sleep(2.5)
+    assert (
+        stack.chat("shared", "Shared question?", temperature=0.4).headers["x-controlplane-cache"]
+        == "miss"
+    )  # expired
+
+
+def test_route_and_model_budgets(stack: Stack) -> None:
+    def budget(name: str, scope: str, target: str) -> Budget:
+        return resource(
+            Budget,
+            name,
+            {
+                "scope": {"type": scope, "name": target},
+                "period": "day",
+                "limitUsd": 0.000001,
+                "thresholds": [{"percent": 100, "action": "block"}],
+            },
+        )
+
+    stack.apply(
+        *base(stack),
+        resource(Route, "route-budget", {"model": "fast"}),
+        resource(Route, "model-budget", {"model": "small", "fallbacks": ["big"]}),
+        budget("route-cap", "route", "route-budget"),
+        budget("small-cap", "model", "small"),
+    )
+    assert stack.chat("route-budget").status_code == 200
+    capped = stack.chat("route-budget")
+    assert capped.status_code == 429
+    assert "budget 'route-cap'" in capped.json()["error"]["message"]
+    assert stack.chat("model-budget").headers["x-controlplane-model"] == "small"
+    # chat-small's budget is spent: its route's fallback answers instead.
+    assert stack.chat("model-budget").headers["x-controlplane-model"] == "big"
