@@ -4,7 +4,9 @@ Each line says who asked (the consumer, never the key), what served it (route, v
 what it cost (tokens, USD, latency, TTFT), how it ended (status, guardrails, cache, cascade) and,
 at the configured level, what was said: `none` (metadata only), `redacted` (prompts and answers
 with personal data replaced) or `full`. Files rotate at UTC midnight and are kept for a set number
-of days. Lines are written by a background thread, so a slow disk never stalls a request.
+of days (the standard library's TimedRotatingFileHandler). A request only queues its record: a
+writer thread encodes and writes what has queued up in one write, so neither a slow disk nor the
+encoding is on the request's path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import logging
 import logging.handlers
 import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 from controlplane.gateway.guardrails import PII_ORDER, redact_pii
 
 ALL_PII = frozenset(PII_ORDER)
+BATCH = 512  # records per write at most
 
 
 class ContentLevel(StrEnum):
@@ -36,29 +41,23 @@ class AuditSettings:
     retention_days: int = 30
 
 
-class _Line(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return str(record.msg)
+Record = dict[str, Any]
 
 
 class AuditLog:
     def __init__(self, settings: AuditSettings) -> None:
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         self.content = settings.content
-        handler = logging.handlers.TimedRotatingFileHandler(
+        self._handler = logging.handlers.TimedRotatingFileHandler(
             settings.path,
             when="midnight",
             utc=True,
             backupCount=settings.retention_days,
             encoding="utf-8",
         )
-        handler.setFormatter(_Line())
-        self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self._listener = logging.handlers.QueueListener(self._queue, handler)
-        self._listener.start()
-        # A logger of our own, outside the root's handlers: these lines go to the file only.
-        self._logger = logging.Logger(f"controlplane.audit.{id(self)}")
-        self._logger.addHandler(logging.handlers.QueueHandler(self._queue))
+        self._queue: queue.SimpleQueue[Record | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._write_batches, name="audit", daemon=True)
+        self._writer.start()
 
     def text(self, value: str) -> str | None:
         """Content as this log's level keeps it."""
@@ -68,8 +67,25 @@ class AuditLog:
             return redact_pii(value, ALL_PII).text
         return value
 
-    def write(self, record: dict[str, Any]) -> None:
-        self._logger.info(json.dumps(record, separators=(",", ":"), default=str))
+    def write(self, record: Record, content: Callable[[], tuple[str, str]] | None = None) -> None:
+        """Queue one line; `content` gives (prompt, answer), asked only when they are logged."""
+        if content is not None and self.content is not ContentLevel.NONE:
+            prompt, answer = content()
+            record["prompt"], record["answer"] = self.text(prompt), self.text(answer)
+        self._queue.put(record)
 
     def close(self) -> None:
-        self._listener.stop()
+        self._queue.put(None)
+        self._writer.join(timeout=10)
+        self._handler.close()
+
+    def _write_batches(self) -> None:
+        while True:
+            records = [self._queue.get()]
+            while len(records) < BATCH and not self._queue.empty():
+                records.append(self._queue.get())
+            lines = [json.dumps(r, separators=(",", ":"), default=str) for r in records if r]
+            if lines:  # one write and one rotation check for the batch
+                self._handler.emit(logging.makeLogRecord({"msg": "\n".join(lines)}))
+            if None in records:
+                return

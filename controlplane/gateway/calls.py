@@ -48,7 +48,7 @@ class Call:
     cascade: str | None = None  # fast, escalated
     fallbacks: list[str] = field(default_factory=list)
     error: str | None = None
-    prompt: str | None = None
+    messages: list[Any] = field(default_factory=list)  # as sent upstream, after guardrails
     answer: str | None = None
 
     def labels(self) -> dict[str, str]:
@@ -142,7 +142,10 @@ class Call:
             "fallbacks": self.fallbacks,
             "error": self.error,
         }
-        if audit.content.value != "none":
-            record["prompt"] = audit.text(self.prompt or "")
-            record["answer"] = audit.text(self.answer or "")
-        audit.write(record)
+        audit.write(record, lambda: (_prompt_text(self.messages), self.answer or ""))
+
+
+def _prompt_text(messages: list[Any]) -> str:
+    return "\n".join(
+        f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m, dict)
+    )

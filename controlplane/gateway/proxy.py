@@ -260,12 +260,6 @@ def _guard_messages(call: Call, route: Route, messages: list[Any]) -> list[Any]:
     return guarded
 
 
-def _prompt_text(messages: list[Any]) -> str:
-    return "\n".join(
-        f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m, dict)
-    )
-
-
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     snapshot = state.snapshot  # the one configuration this request sees
@@ -290,7 +284,7 @@ async def chat_completions(request: Request, state: State) -> Response:
         call.error = str(exc)
         call.finish(exc.status)
         return exc.response()
-    call.prompt = _prompt_text(body["messages"])
+    call.messages = body["messages"]
     stream = bool(body.get("stream"))
     key = _sticky_key(route, request, body) or uuid.uuid4().hex
     call.arm = choose_arm(route, key)
@@ -576,8 +570,8 @@ async def _relay(
             if not line.startswith("data:"):
                 continue
             payload = line.removeprefix("data:").strip()
-            if payload == "[DONE]":
-                break
+            if payload == "[DONE]":  # read on to the end: a drained connection is reused
+                continue
             try:
                 chunk = json.loads(payload)
             except ValueError:

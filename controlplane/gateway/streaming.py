@@ -43,6 +43,8 @@ class StreamGuard:
 
     def _splits_nothing(self, cut: int, whole: str) -> bool:
         pending = self._pending
+        if whole == pending:  # nothing to redact: no match can straddle the cut
+            return True
         return self._guard(pending[:cut]) + self._guard(pending[cut:]) == whole
 
     def _safe_cut(self) -> int:
