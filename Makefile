@@ -67,6 +67,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/reconcile_bench.py
 	$(BIN)/python benchmarks/policy_bench.py
 	$(BIN)/python benchmarks/rollback_bench.py
+	$(BIN)/python benchmarks/cache_bench.py
+	$(BIN)/python benchmarks/detectors_bench.py
+	$(BIN)/python benchmarks/cascade_bench.py
 
 ## schemas: regenerate schemas/ from the models
 schemas: $(STAMP)

@@ -695,3 +695,38 @@ def test_route_and_model_budgets(stack: Stack) -> None:
     assert stack.chat("model-budget").headers["x-controlplane-model"] == "small"
     # chat-small's budget is spent: its route's fallback answers instead.
     assert stack.chat("model-budget").headers["x-controlplane-model"] == "big"
+
+
+def test_the_cache_and_the_spend_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    question = "What survives a restart?"
+    with simulator("--ttft", "0", "--tpot", "0") as upstream:
+        for round_ in ("before", "after"):
+            with gateway(None, state) as url:
+                driver = GatewayDriver("gateway", url, TOKEN)
+                stack = Stack(url, {"fast": upstream}, driver, httpx.Client(), tmp_path)
+                if round_ == "before":
+                    stack.apply(
+                        model("fast", upstream),
+                        resource(Route, "kept", {"model": "fast", "cache": {"enabled": True}}),
+                        resource(Route, "paid", {"model": "fast"}),
+                        resource(
+                            Budget,
+                            "paid-cap",
+                            {
+                                "scope": {"type": "route", "name": "paid"},
+                                "period": "day",
+                                "limitUsd": 0.000001,
+                                "thresholds": [{"percent": 100, "action": "block"}],
+                            },
+                        ),
+                    )
+                    assert stack.chat("kept", question, temperature=0).status_code == 200
+                    assert stack.chat("paid").status_code == 200  # spends past the cap
+                else:
+                    cached = stack.chat("kept", question, temperature=0)
+                    assert cached.headers["x-controlplane-cache"] == "hit"
+                    assert stack.chat("paid").status_code == 429
+                driver.close()
+    assert (tmp_path / "state.json.spend.json").exists()
+    assert (tmp_path / "state.json.cache.npz").exists()

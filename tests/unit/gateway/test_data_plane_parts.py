@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from controlplane.gateway.audit import AuditLog, AuditSettings, ContentLevel
 from controlplane.gateway.auth import Caller, Denied, identify, key_hash, key_index
 from controlplane.gateway.budgets import SpendLedger, Usage, period_bounds
 from controlplane.gateway.guardrails import redact_pii
@@ -143,3 +145,28 @@ def test_a_whole_answer_replays_as_the_events_of_a_stream() -> None:
     assert text == "one two three four five six"
     assert chunks[-1]["usage"]["completion_tokens"] == 6
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [("none", None), ("redacted", "mail [REDACTED:email]"), ("full", "mail a.b@example.com")],
+)
+def test_the_request_log_keeps_content_at_its_level(
+    tmp_path: Path, level: str, expected: str | None
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(AuditSettings(path, ContentLevel(level), retention_days=3))
+    threads = [
+        threading.Thread(
+            target=lambda i=i: log.write({"id": i}, lambda: ("mail a.b@example.com", "ok"))
+        )
+        for i in range(200)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert sorted(line["id"] for line in lines) == list(range(200))  # every one, whole
+    assert lines[0].get("prompt") == expected
