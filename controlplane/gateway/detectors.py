@@ -27,8 +27,10 @@ thread (numpy releases the GIL in the matrix products).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -186,13 +188,34 @@ class Detector:
         return float(self.margins(encode(self.embedder, found)).max())
 
     def score(self, text: str) -> float:
+        return self._score(text)
+
+    # Prompts repeat (system prompts, earlier turns, retries): a text is scored once. Bounded,
+    # and per detector (an lru_cache on a method would also hold the instance; this one is it).
+    @functools.lru_cache(maxsize=4096)  # noqa: B019
+    def _score(self, text: str) -> float:
         return self.calibration.score(self.margin(text))
 
 
-@cache
+# Many requests may ask for a detector at once while the first one is still loading: one
+# loads it, the others wait for that one, rather than each loading its own.
+_LOADING = threading.Lock()
+
+
 def injection_detector() -> Detector:
     """Loaded on first use, once per process: loading the model and encoding the examples takes
     a few seconds."""
+    with _LOADING:
+        return _injection_detector()
+
+
+def toxicity_detector() -> Detector:
+    with _LOADING:
+        return _toxicity_detector()
+
+
+@cache
+def _injection_detector() -> Detector:
     return Detector(
         load_embedder(),
         read_examples("injection-attacks.txt"),
@@ -203,7 +226,7 @@ def injection_detector() -> Detector:
 
 
 @cache
-def toxicity_detector() -> Detector:
+def _toxicity_detector() -> Detector:
     return Detector(
         load_embedder(),
         read_examples("toxic.txt"),

