@@ -24,7 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controlplane.gateway.embedder import Embedder, load_embedder
-from controlplane.gateway.semantic_cache import RECOMMENDED_THRESHOLD, SemanticCache, same_question
+from controlplane.gateway.same_question import same_question
+from controlplane.gateway.semantic_cache import RECOMMENDED_THRESHOLD, SemanticCache
 from tests.unit.gateway.cache_pairs import MISSED_PARAPHRASES, NEAR_MISSES, PARAPHRASES
 
 SCOPE = "route=bench;team=a;model=m;temperature=0"

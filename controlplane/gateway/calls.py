@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.gateway import tokens
 from controlplane.gateway.auth import Caller
 from controlplane.gateway.budgets import Usage
 from controlplane.gateway.routing import Arm
@@ -149,3 +150,36 @@ def _prompt_text(messages: list[Any]) -> str:
     return "\n".join(
         f"{m.get('role')}: {m.get('content')}" for m in messages if isinstance(m, dict)
     )
+
+
+def charge_usage(
+    call: Call, model: Model | None, body: dict[str, Any], data: dict[str, Any]
+) -> None:
+    """Charge the upstream's usage, or a count of our own (marked estimated) when it sent none."""
+    usage = data.get("usage")
+    if isinstance(usage, dict) and "prompt_tokens" in usage:
+        call.charge(model, int(usage["prompt_tokens"]), int(usage.get("completion_tokens", 0)))
+        return
+    estimate = estimated_usage(body, answer_text(data))
+    call.estimated = True
+    call.charge(model, estimate["prompt_tokens"], estimate["completion_tokens"])
+    data["usage"] = estimate
+
+
+def answer_text(data: dict[str, Any]) -> str:
+    return "".join(
+        str((c.get("message") or {}).get("content") or "")
+        for c in data.get("choices") or []
+        if isinstance(c, dict)
+    )
+
+
+def estimated_usage(body: dict[str, Any], answer: str) -> dict[str, Any]:
+    """Usage counted here, for an upstream that sent none (marked so)."""
+    prompt, completion = tokens.prompt_tokens(body["messages"]), tokens.count(answer)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "estimated": True,
+    }

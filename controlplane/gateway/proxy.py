@@ -11,69 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from controlplane.errors import ConfigError
-from controlplane.gateway import tokens
 from controlplane.gateway.admin import gateway_state
 from controlplane.gateway.auth import Caller, Denied, authorize, identify
 from controlplane.gateway.caching import Lookup, cache_lookup
-from controlplane.gateway.calls import Call
-from controlplane.gateway.guardrails import check, is_deep
+from controlplane.gateway.calls import Call, answer_text, charge_usage
+from controlplane.gateway.cascade import ask_fast
+from controlplane.gateway.errors import error
+from controlplane.gateway.guarding import GuardrailBlocked, guard_answer, guard_messages, has_deep
+from controlplane.gateway.relay import relay
 from controlplane.gateway.routing import candidates, choose_arm
 from controlplane.gateway.snapshot import Snapshot
-from controlplane.gateway.sse import completion_events, event
+from controlplane.gateway.sse import completion_events
 from controlplane.gateway.state import GatewayState
-from controlplane.gateway.streaming import StreamGuard
 from controlplane.gateway.upstream import (
-    OpenStream,
     UpstreamFailure,
     error_message,
     first_token,
     post,
     upstream_body,
 )
-from controlplane.spec import Guardrail, Model, Route
-from controlplane.spec.guardrail import Action, Stage
+from controlplane.spec import Route
+from controlplane.spec.guardrail import Stage
 from controlplane.spec.model import Task
 from controlplane.spec.route import RateLimits
 
 router = APIRouter()
 State = Annotated[GatewayState, Depends(gateway_state)]
-
-
-def error(
-    status: int,
-    kind: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-    param: str | None = None,
-    code: str | None = None,
-) -> Response:
-    """An error in OpenAI's format, so client libraries raise the right exception with it."""
-    body = {"error": {"message": message, "type": kind, "param": param, "code": code or kind}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-class GuardrailBlocked(Exception):
-    """A guardrail stopped the request: it triggered (400), or could not run (503: refused,
-    not let through unchecked)."""
-
-    def __init__(self, guardrail: str, stage: Stage, cannot_run: str | None = None) -> None:
-        reason = f"could not run ({cannot_run})" if cannot_run else "blocked it"
-        super().__init__(f"guardrail {guardrail!r} ({stage.value}) {reason}")
-        self.status = 503 if cannot_run else 400
-
-    def response(self) -> Response:
-        return error(self.status, "guardrail_blocked", str(self))
 
 
 class Refused(Exception):
@@ -205,61 +176,6 @@ def _halved(limits: RateLimits, throttled: bool) -> RateLimits:
     )
 
 
-def _guardrails(call: Call, route: Route, stage: Stage) -> list[Guardrail]:
-    found = (call.snapshot.guardrail(name) for name in route.spec.guardrails)
-    return [g for g in found if g is not None and g.spec.stage is stage]
-
-
-def _has_deep(call: Call, route: Route, stage: Stage) -> bool:
-    return any(is_deep(g) for g in _guardrails(call, route, stage))
-
-
-def _guard(
-    call: Call, route: Route, stage: Stage, text: str, deep: bool = True, only_deep: bool = False
-) -> str:
-    """Run the route's guardrails of one stage; redact, or raise GuardrailBlocked. Each
-    guardrail that triggers is recorded once per request. Without `deep`, model-based checks
-    run their fast pass only; with `only_deep`, only they run."""
-    for guardrail in _guardrails(call, route, stage):
-        if only_deep and not is_deep(guardrail):
-            continue
-        name = guardrail.name
-        try:
-            result = check(guardrail, text, deep)
-        except ConfigError as exc:  # its model is not installed
-            raise GuardrailBlocked(name, stage, str(exc)) from exc
-        if not result.triggered:
-            continue
-        action = guardrail.spec.action
-        if name not in call.guardrails:
-            call.guardrails.add(name)
-            call.state.metrics.guardrail_triggers.labels(
-                route=route.name, guardrail=name, stage=stage.value, action=action.value
-            ).inc()
-        if action is Action.BLOCK:
-            raise GuardrailBlocked(name, stage)
-        if action is Action.REDACT:
-            text = result.text
-    return text
-
-
-def _guard_messages(call: Call, route: Route, messages: list[Any]) -> list[Any]:
-    guarded = []
-    for message in messages:
-        if isinstance(message, dict) and isinstance(message.get("content"), str):
-            message = {**message, "content": _guard(call, route, Stage.INPUT, message["content"])}
-        elif isinstance(message, dict) and isinstance(message.get("content"), list):
-            parts = [
-                {**part, "text": _guard(call, route, Stage.INPUT, part["text"])}
-                if isinstance(part, dict) and isinstance(part.get("text"), str)
-                else part
-                for part in message["content"]
-            ]
-            message = {**message, "content": parts}
-        guarded.append(message)
-    return guarded
-
-
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     snapshot = state.snapshot  # the one configuration this request sees
@@ -274,10 +190,10 @@ async def chat_completions(request: Request, state: State) -> Response:
         call.caller = _caller(request, snapshot)
         route = call.route = _route(snapshot, call.caller, body.get("model"))
         _admit(call, route)
-        if _has_deep(call, route, Stage.INPUT):  # a classifier: off the event loop
-            body["messages"] = await asyncio.to_thread(_guard_messages, call, route, messages)
+        if has_deep(call, route, Stage.INPUT):  # a classifier: off the event loop
+            body["messages"] = await asyncio.to_thread(guard_messages, call, route, messages)
         else:
-            body["messages"] = _guard_messages(call, route, messages)
+            body["messages"] = guard_messages(call, route, messages)
     except Refused as refused:
         return _refuse_and_count(call, refused)
     except GuardrailBlocked as exc:
@@ -306,7 +222,7 @@ async def chat_completions(request: Request, state: State) -> Response:
     models = candidates(route, call.arm)
     if route.spec.cascade is not None:
         cascade = route.spec.cascade
-        answered = await _cascade(call, route, body)
+        answered = await ask_fast(call, route, body)
         if answered is not None:
             headers["x-controlplane-model"] = cascade.fast
             await _store(call, route, lookup, answered)
@@ -340,7 +256,7 @@ async def chat_completions(request: Request, state: State) -> Response:
             return await _client_error(call, upstream, headers)
         if opened is not None:
             return StreamingResponse(
-                _relay(call, route, opened, body, lookup),
+                relay(call, route, opened, body, lookup),
                 media_type="text/event-stream",
                 headers=headers,
             )
@@ -387,25 +303,6 @@ def _sticky_key(route: Route, request: Request, body: dict[str, Any]) -> str | N
     return request.headers.get(stickiness.key.removeprefix("header:"))
 
 
-def _usage(call: Call, model: Model | None, body: dict[str, Any], data: dict[str, Any]) -> None:
-    """Charge the upstream's usage, or a count of our own (marked estimated) when it sent none."""
-    usage = data.get("usage")
-    if isinstance(usage, dict) and "prompt_tokens" in usage:
-        call.charge(model, int(usage["prompt_tokens"]), int(usage.get("completion_tokens", 0)))
-        return
-    estimate = _estimated_usage(body, _answer_text(data))
-    call.estimated = True
-    call.charge(model, estimate["prompt_tokens"], estimate["completion_tokens"])
-    data["usage"] = estimate
-
-
-def _guard_answer(call: Call, route: Route, data: dict[str, Any]) -> None:
-    for choice in data.get("choices") or []:
-        message = choice.get("message") or {}
-        if isinstance(message.get("content"), str):
-            message["content"] = _guard(call, route, Stage.OUTPUT, message["content"])
-
-
 async def _complete(
     call: Call,
     route: Route,
@@ -424,29 +321,21 @@ async def _complete(
         return error(502, "upstream_error", call.error)
     finally:
         await upstream.aclose()
-    _usage(call, call.model, body, data)
+    charge_usage(call, call.model, body, data)
     try:
-        if _has_deep(call, route, Stage.OUTPUT):
-            await asyncio.to_thread(_guard_answer, call, route, data)
+        if has_deep(call, route, Stage.OUTPUT):
+            await asyncio.to_thread(guard_answer, call, route, data)
         else:
-            _guard_answer(call, route, data)
+            guard_answer(call, route, data)
     except GuardrailBlocked as exc:
         call.error = str(exc)
         call.finish(exc.status)
         return exc.response()
     data["model"] = route.name  # clients asked for the route; the header names the model
     await _store(call, route, lookup, data)
-    call.answer = _answer_text(data)
+    call.answer = answer_text(data)
     call.finish(200)
     return JSONResponse(data, headers=headers)
-
-
-def _answer_text(data: dict[str, Any]) -> str:
-    return "".join(
-        str((c.get("message") or {}).get("content") or "")
-        for c in data.get("choices") or []
-        if isinstance(c, dict)
-    )
 
 
 async def _store(call: Call, route: Route, lookup: Lookup | None, data: dict[str, Any]) -> None:
@@ -465,7 +354,7 @@ def _answer(
     """A whole answer we already hold (from the cache or the cascade), as JSON or replayed as
     server-sent events for a streaming client."""
     data = {**data, "model": route.name}
-    call.answer = _answer_text(data)
+    call.answer = answer_text(data)
     call.finish(200)
     if not stream:
         return JSONResponse(data, headers=headers)
@@ -473,201 +362,6 @@ def _answer(
     return StreamingResponse(
         completion_events(data, wants_usage), media_type="text/event-stream", headers=headers
     )
-
-
-async def _cascade(call: Call, route: Route, body: dict[str, Any]) -> dict[str, Any] | None:
-    """Ask the fast model, with token logprobs; its answer when it is confident enough, else
-    None (and the strong model answers). Its tokens are charged either way."""
-    cascade = route.spec.cascade
-    assert cascade is not None
-    model = call.snapshot.model(cascade.fast)
-    if model is None:
-        return None
-    call.model = model
-    ask = {**upstream_body(model, body, stream=False), "stream": False, "logprobs": True}
-    ask.pop("stream_options", None)
-    try:
-        response = await post(call.state, route, model, "/chat/completions", ask)
-        try:
-            data = json.loads(await response.aread())
-        finally:
-            await response.aclose()
-        ok = response.status_code < 400 and isinstance(data, dict)
-    except (UpstreamFailure, httpx.HTTPError, ValueError):
-        ok, data = False, {}
-    if ok:
-        _usage(call, model, body, data)
-    confidence = _confidence(data) if ok else None
-    confident = confidence is not None and confidence >= cascade.confidence
-    call.cascade = "fast" if confident else "escalated"
-    call.state.metrics.cascade.labels(route=route.name, outcome=call.cascade).inc()
-    if not confident:
-        return None
-    try:
-        await asyncio.to_thread(_guard_answer, call, route, data)
-    except GuardrailBlocked:
-        return None  # the strong model's answer is checked in its own turn
-    if not body.get("logprobs"):  # asked for the cascade's sake, not the client's
-        for choice in data.get("choices") or []:
-            if isinstance(choice, dict):
-                choice.pop("logprobs", None)
-    return dict(data)
-
-
-def _confidence(data: dict[str, Any]) -> float | None:
-    """The geometric mean probability of the answer's tokens: exp(mean logprob)."""
-    values: list[float] = []
-    for choice in data.get("choices") or []:
-        content = ((choice or {}).get("logprobs") or {}).get("content") or []
-        values += [float(t["logprob"]) for t in content if isinstance(t, dict) and "logprob" in t]
-    if not values:
-        return None
-    return math.exp(sum(values) / len(values))
-
-
-async def _relay(
-    call: Call,
-    route: Route,
-    opened: OpenStream,
-    body: dict[str, Any],
-    lookup: Lookup | None,
-) -> AsyncIterator[bytes]:
-    """Relay the upstream's events, output guardrails applied over a window held across
-    chunks, each chunk's model renamed to the route; usage counted when the upstream sends
-    none, and sent to a client that asked for it."""
-    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    guards: dict[int, StreamGuard] = {}
-    texts: dict[int, list[str]] = {}
-    first = opened.first_token_at
-    last = first or 0.0
-    pieces = 0
-    usage: dict[str, Any] | None = None
-    template: dict[str, Any] = {}
-    status: int | str = 200
-
-    guarded = bool(_guardrails(call, route, Stage.OUTPUT))
-    deep = _has_deep(call, route, Stage.OUTPUT)
-
-    async def released(index: int, text: str, final: bool) -> str:
-        """What of a choice's text may go out now: the fast checks run over a window held
-        across chunks; a classifier (deep) judges each whole sentence once, in a thread."""
-        if not guarded:  # nothing to hold text back for
-            texts.setdefault(index, []).append(text)
-            return text
-        guard = guards.setdefault(
-            index,
-            StreamGuard(lambda t: _guard(call, route, Stage.OUTPUT, t, deep=False), sentences=deep),
-        )
-        out = guard.feed(text) + (guard.flush() if final else "")
-        if out and deep:
-            await asyncio.to_thread(_guard, call, route, Stage.OUTPUT, out, True, True)
-        if out:
-            texts.setdefault(index, []).append(out)
-        return out
-
-    try:
-        async for line in opened.lines():
-            if not line.startswith("data:"):
-                continue
-            payload = line.removeprefix("data:").strip()
-            if payload == "[DONE]":  # read on to the end: a drained connection is reused
-                continue
-            try:
-                chunk = json.loads(payload)
-            except ValueError:
-                continue
-            if not isinstance(chunk, dict):
-                continue
-            chunk["model"] = route.name
-            template = {k: chunk[k] for k in ("id", "object", "created") if k in chunk}
-            if isinstance(chunk.get("usage"), dict):
-                usage = chunk["usage"]
-            out_choices = []
-            for choice in chunk.get("choices") or []:
-                if not isinstance(choice, dict):
-                    continue
-                index = int(choice.get("index", 0))
-                delta = choice["delta"] = choice.get("delta") or {}
-                content = delta.get("content")
-                text = content if isinstance(content, str) else ""
-                if text:
-                    now = time.perf_counter()
-                    first = first if first is not None else now
-                    last = now
-                    pieces += 1
-                final = choice.get("finish_reason") is not None
-                if text or final:
-                    delta["content"] = await released(index, text, final)
-                    if not delta["content"] and not final and len(delta) == 1:
-                        continue  # held back: nothing to send for this choice yet
-                out_choices.append(choice)
-            if chunk.get("choices") and not out_choices:
-                continue
-            chunk["choices"] = out_choices
-            if out_choices or (wants_usage and usage is not None and "usage" in chunk):
-                yield event(chunk)
-        for index, guard in guards.items():  # the stream ended: what is still held back
-            rest = guard.flush()
-            if rest and deep:
-                await asyncio.to_thread(_guard, call, route, Stage.OUTPUT, rest, True, True)
-            if rest:
-                texts.setdefault(index, []).append(rest)
-                tail = {"index": index, "delta": {"content": rest}}
-                yield event({**template, "model": route.name, "choices": [tail]})
-        if usage is None or "prompt_tokens" not in usage:
-            usage = _estimated_usage(body, "".join("".join(p) for p in texts.values()))
-            call.estimated = True
-            if wants_usage:
-                yield event({**template, "model": route.name, "choices": [], "usage": usage})
-    except GuardrailBlocked as exc:
-        status = exc.status
-        call.error = str(exc)
-        yield event({"error": {"message": str(exc), "type": "guardrail_blocked", "code": status}})
-    except httpx.HTTPError:
-        status = "stream_error"
-        call.error = "upstream stream broke"
-        yield event({"error": {"message": call.error, "type": "upstream_error", "code": 502}})
-    finally:  # also when the client went away: no yield here, only the accounting
-        await opened.response.aclose()
-        answer = {i: "".join(parts) for i, parts in sorted(texts.items())}
-        call.answer = "".join(answer.values())
-        if first is not None:
-            call.ttft = first - call.started
-            labels = call.labels()
-            call.state.metrics.ttft.labels(**labels).observe(call.ttft)
-            if pieces > 1:
-                call.state.metrics.tpot.labels(**labels).observe((last - first) / (pieces - 1))
-        if usage is None or "prompt_tokens" not in usage:  # ended before its usage came
-            usage = _estimated_usage(body, call.answer)
-            call.estimated = True
-        call.charge(call.model, int(usage["prompt_tokens"]), int(usage.get("completion_tokens", 0)))
-        if status == 200 and lookup is not None and call.cache == "miss":
-            choices = [
-                {
-                    "index": i,
-                    "finish_reason": "stop",
-                    "message": {"role": "assistant", "content": t},
-                }
-                for i, t in answer.items()
-            ]
-            await call.state.cache.put(
-                route,
-                lookup,
-                {**template, "object": "chat.completion", "model": route.name, "choices": choices},
-            )
-        call.finish(status)
-    yield b"data: [DONE]\n\n"
-
-
-def _estimated_usage(body: dict[str, Any], answer: str) -> dict[str, Any]:
-    """Usage counted here, for an upstream that sent none (marked so)."""
-    prompt, completion = tokens.prompt_tokens(body["messages"]), tokens.count(answer)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "estimated": True,
-    }
 
 
 @router.post("/v1/embeddings")

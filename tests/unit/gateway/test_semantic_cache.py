@@ -13,7 +13,8 @@ import numpy.typing as npt
 import pytest
 
 from controlplane.gateway.embedder import Embedder, load_embedder
-from controlplane.gateway.semantic_cache import RECOMMENDED_THRESHOLD, SemanticCache, same_question
+from controlplane.gateway.same_question import same_question
+from controlplane.gateway.semantic_cache import RECOMMENDED_THRESHOLD, SemanticCache
 from tests.unit.gateway.cache_pairs import NEAR_MISSES, PARAPHRASES
 
 SCOPE = "route=chat;team=a;model=m"
