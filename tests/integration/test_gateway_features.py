@@ -157,6 +157,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         driver.close()
 
 
+def budget(
+    name: str, scope: str, target: str, period: str = "day", *thresholds: tuple[float, str]
+) -> Budget:
+    """A budget of a millionth of a dollar: the first answer spends past it."""
+    return resource(
+        Budget,
+        name,
+        {
+            "scope": {"type": scope, "name": target},
+            "period": period,
+            "limitUsd": 0.000001,
+            "thresholds": [{"percent": p, "action": a} for p, a in thresholds or ((100, "block"),)],
+        },
+    )
+
+
 def base(stack: Stack) -> list[Resource]:
     return [model(name, url) for name, url in stack.upstreams.items()]
 
@@ -213,19 +229,7 @@ def test_a_block_budget_answers_429_naming_the_budget_and_its_reset(stack: Stack
     stack.apply(
         *base(stack),
         resource(Route, "metered", {"model": "fast"}),
-        resource(
-            Budget,
-            "tiny",
-            {
-                "scope": {"type": "consumer", "name": "tester"},
-                "period": "day",
-                "limitUsd": 0.000001,
-                "thresholds": [
-                    {"percent": 50, "action": "notify"},
-                    {"percent": 100, "action": "block"},
-                ],
-            },
-        ),
+        budget("tiny", "consumer", "tester", "day", (50, "notify"), (100, "block")),
     )
     first = stack.chat("metered")
     assert first.status_code == 200  # nothing spent yet; this request spends past the limit
@@ -250,16 +254,7 @@ def test_a_throttle_budget_halves_the_rate_limit(stack: Stack) -> None:
         *base(stack),
         resource(Route, "throttled", {"model": "fast", "rateLimits": {"requestsPerMinute": 4}}),
         consumer("tester", KEY, team="thrifty"),
-        resource(
-            Budget,
-            "team-thrifty",
-            {
-                "scope": {"type": "team", "name": "thrifty"},
-                "period": "month",
-                "limitUsd": 0.000001,
-                "thresholds": [{"percent": 100, "action": "throttle"}],
-            },
-        ),
+        budget("team-thrifty", "team", "thrifty", "month", (100, "throttle")),
     )
     codes = [stack.chat("throttled").status_code for _ in range(4)]
     # The first request spends past the limit; from then on 2 per minute, not 4.
@@ -278,16 +273,7 @@ def test_overshoot_is_bounded_by_the_requests_in_flight(stack: Stack) -> None:
         resource(Route, "slowpaid", {"model": "slow"}),
         resource(Route, "quickpaid", {"model": "fast"}),
         consumer("tester", KEY, team="overshoot"),
-        resource(
-            Budget,
-            "team-overshoot",
-            {
-                "scope": {"type": "team", "name": "overshoot"},
-                "period": "day",
-                "limitUsd": 0.000001,
-                "thresholds": [{"percent": 100, "action": "block"}],
-            },
-        ),
+        budget("team-overshoot", "team", "overshoot"),
     )
     with ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(stack.chat, "slowpaid")  # 3 s to its first token
@@ -669,18 +655,6 @@ def test_a_shared_cache_and_its_ttl(stack: Stack) -> None:
 
 
 def test_route_and_model_budgets(stack: Stack) -> None:
-    def budget(name: str, scope: str, target: str) -> Budget:
-        return resource(
-            Budget,
-            name,
-            {
-                "scope": {"type": scope, "name": target},
-                "period": "day",
-                "limitUsd": 0.000001,
-                "thresholds": [{"percent": 100, "action": "block"}],
-            },
-        )
-
     stack.apply(
         *base(stack),
         resource(Route, "route-budget", {"model": "fast"}),
@@ -710,16 +684,7 @@ def test_the_cache_and_the_spend_survive_a_restart(tmp_path: Path) -> None:
                         model("fast", upstream),
                         resource(Route, "kept", {"model": "fast", "cache": {"enabled": True}}),
                         resource(Route, "paid", {"model": "fast"}),
-                        resource(
-                            Budget,
-                            "paid-cap",
-                            {
-                                "scope": {"type": "route", "name": "paid"},
-                                "period": "day",
-                                "limitUsd": 0.000001,
-                                "thresholds": [{"percent": 100, "action": "block"}],
-                            },
-                        ),
+                        budget("paid-cap", "route", "paid"),
                     )
                     assert stack.chat("kept", question, temperature=0).status_code == 200
                     assert stack.chat("paid").status_code == 200  # spends past the cap
