@@ -26,6 +26,7 @@ async def ask_fast(call: Call, route: Route, body: dict[str, Any]) -> dict[str, 
         return None
     call.model = model
     ask = {**upstream_body(model, body, stream=False), "stream": False, "logprobs": True}
+    ask.setdefault("top_logprobs", 1)  # llama.cpp sends token logprobs only when asked for these
     ask.pop("stream_options", None)
     try:
         response = await post(call.state, route, model, "/chat/completions", ask)

@@ -17,7 +17,7 @@ from controlplane.plan import Outcome
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
 from controlplane.targets.litellm import LiteLLMDriver
-from tests.support.processes import TOKEN, gateway
+from tests.support.processes import TOKEN, gateway, simulator
 from tests.support.serving import MASTER_KEY, gemma_server, litellm_proxy
 
 CONFIG = """apiVersion: controlplane.dev/v1alpha1
@@ -160,6 +160,66 @@ def test_a_stream_without_upstream_usage_still_counts_its_tokens(paths: Paths) -
     assert usage.completion_tokens > 0
     metrics = httpx.get(f"{paths.gateway}/metrics").text
     assert 'llm_gateway_input_tokens_total{model="gemma",route="chat",variant="default"}' in metrics
+
+
+def test_the_cascade_reads_a_real_models_token_probabilities(paths: Paths) -> None:
+    """Gemma as the cascade's fast model: its own logprobs decide. At confidence 0 any answer
+    with logprobs stands (one without them would escalate); at 0.999 none does."""
+    admin = {"Authorization": f"Bearer {TOKEN}"}
+    with simulator("--ttft", "0", "--tpot", "0") as strong:
+        for kind, name, spec in (
+            (
+                "Model",
+                "strong",
+                {
+                    "baseModel": "strong",
+                    "framework": "openai-compatible",
+                    "endpoint": f"{strong}/v1",
+                },
+            ),
+            (
+                "Route",
+                "lenient",
+                {
+                    "model": "strong",
+                    "cascade": {"fast": "gemma", "strong": "strong", "confidence": 0.0},
+                },
+            ),
+            (
+                "Route",
+                "strict",
+                {
+                    "model": "strong",
+                    "cascade": {"fast": "gemma", "strong": "strong", "confidence": 0.999},
+                },
+            ),
+        ):
+            document = {
+                "apiVersion": "controlplane.dev/v1alpha1",
+                "kind": kind,
+                "metadata": {"name": name},
+                "spec": spec,
+            }
+            httpx.put(
+                f"{paths.gateway}/admin/v1/resources/{kind}/{name}", json=document, headers=admin
+            ).raise_for_status()
+        answered = {}
+        for route in ("lenient", "strict"):
+            response = httpx.post(
+                f"{paths.gateway}/v1/chat/completions",
+                json={
+                    "model": route,
+                    "max_tokens": 8,
+                    "temperature": 0,
+                    "messages": [{"role": "user", "content": "Name three colours."}],
+                },
+                headers={"Authorization": f"Bearer {MASTER_KEY}"},
+                timeout=120,
+            )
+            response.raise_for_status()
+            answered[route] = response.headers["x-controlplane-model"]
+            assert "logprobs" not in response.json()["choices"][0]  # not asked by the client
+    assert answered == {"lenient": "gemma", "strict": "strong"}
 
 
 def test_both_paths_give_the_same_greedy_answer(paths: Paths) -> None:

@@ -208,7 +208,8 @@ print(assemble(default_output_path(sys.argv[1])))
 def gemma_server(log: Path | None = None) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on Gemma-3-270M (Q4_K_M), the GGUF assembled from
     its PyPI chunk packages (checked against its sha256) into a cache beside the venvs.
-    One batch token at a time: otherwise what it answers depends on the request before."""
+    One batch token at a time: otherwise what it answers depends on the request before; logits
+    of every token kept, so that it can answer with token logprobs (the cascade reads them)."""
     python = venv("llama") / "bin" / "python"
     models = venv("llama").parent.parent / "models"
     models.mkdir(exist_ok=True)
@@ -238,6 +239,8 @@ def gemma_server(log: Path | None = None) -> Iterator[str]:
         "1",
         "--n_ubatch",
         "1",
+        "--logits_all",
+        "True",
     ]
     url = f"http://127.0.0.1:{port}"
     with started(command, url, log=log, health="/v1/models", timeout=120):
