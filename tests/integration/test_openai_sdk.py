@@ -177,3 +177,15 @@ def test_embeddings(sdk: Sdk) -> None:
     assert len(result.data) == 2
     assert len(result.data[0].embedding) == 8
     assert result.data[0].embedding != result.data[1].embedding
+
+
+@pytest.mark.parametrize(
+    "extra", [{"stream": "yes"}, {"stream": True, "stream_options": "x"}, {"stream_options": [1]}]
+)
+def test_fields_the_gateway_reads_are_type_checked(sdk: Sdk, extra: dict[str, object]) -> None:
+    body = {"model": "chat", "messages": [{"role": "user", "content": "x"}], **extra}
+    response = httpx.post(
+        f"{sdk.url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"

@@ -17,7 +17,7 @@ from controlplane.plan import Outcome
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
 from controlplane.targets.litellm import LiteLLMDriver
-from tests.support.processes import TOKEN, gateway, simulator
+from tests.support.processes import TOKEN, gateway, put_resource, simulator
 from tests.support.serving import MASTER_KEY, gemma_server, litellm_proxy
 
 CONFIG = """apiVersion: controlplane.dev/v1alpha1
@@ -97,17 +97,8 @@ def paths(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Paths]:
             assert engine.plan_target(desired, planned.target).empty
         # LiteLLM cannot hold Consumers, so this environment declares none: the gateway's
         # client is added by hand (the environment does not prune), with the same key.
-        consumer = {
-            "apiVersion": "controlplane.dev/v1alpha1",
-            "kind": "Consumer",
-            "metadata": {"name": "client"},
-            "spec": {"keys": [{"name": "k", "sha256": key_hash(MASTER_KEY)}]},
-        }
-        httpx.put(
-            f"{gateway_url}/admin/v1/resources/Consumer/client",
-            json=consumer,
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ).raise_for_status()
+        client = {"keys": [{"name": "k", "sha256": key_hash(MASTER_KEY)}]}
+        put_resource(gateway_url, "Consumer", "client", client).raise_for_status()
         yield Paths(gateway=gateway_url, litellm=proxy.url)
     mp.undo()
 
@@ -165,44 +156,14 @@ def test_a_stream_without_upstream_usage_still_counts_its_tokens(paths: Paths) -
 def test_the_cascade_reads_a_real_models_token_probabilities(paths: Paths) -> None:
     """Gemma as the cascade's fast model: its own logprobs decide. At confidence 0 any answer
     with logprobs stands (one without them would escalate); at 0.999 none does."""
-    admin = {"Authorization": f"Bearer {TOKEN}"}
     with simulator("--ttft", "0", "--tpot", "0") as strong:
-        for kind, name, spec in (
-            (
-                "Model",
-                "strong",
-                {
-                    "baseModel": "strong",
-                    "framework": "openai-compatible",
-                    "endpoint": f"{strong}/v1",
-                },
-            ),
-            (
-                "Route",
-                "lenient",
-                {
-                    "model": "strong",
-                    "cascade": {"fast": "gemma", "strong": "strong", "confidence": 0.0},
-                },
-            ),
-            (
-                "Route",
-                "strict",
-                {
-                    "model": "strong",
-                    "cascade": {"fast": "gemma", "strong": "strong", "confidence": 0.999},
-                },
-            ),
-        ):
-            document = {
-                "apiVersion": "controlplane.dev/v1alpha1",
-                "kind": kind,
-                "metadata": {"name": name},
-                "spec": spec,
-            }
-            httpx.put(
-                f"{paths.gateway}/admin/v1/resources/{kind}/{name}", json=document, headers=admin
-            ).raise_for_status()
+        endpoint = f"{strong}/v1"
+        model = {"baseModel": "strong", "framework": "openai-compatible", "endpoint": endpoint}
+        put_resource(paths.gateway, "Model", "strong", model).raise_for_status()
+        for route, confidence in (("lenient", 0.0), ("strict", 0.999)):
+            cascade = {"fast": "gemma", "strong": "strong", "confidence": confidence}
+            spec = {"model": "strong", "cascade": cascade}
+            put_resource(paths.gateway, "Route", route, spec).raise_for_status()
         answered = {}
         for route in ("lenient", "strict"):
             response = httpx.post(

@@ -6,10 +6,13 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from controlplane.testing.processes import controlplane, free_port
 
-__all__ = ["TOKEN", "free_port", "gateway", "git", "running", "simulator"]
+__all__ = ["TOKEN", "free_port", "gateway", "git", "put_resource", "running", "simulator"]
 
 TOKEN = "test-admin-token"
 
@@ -52,3 +55,14 @@ def gateway(
 def simulator(*options: str) -> Iterator[str]:
     with running(["upstream-sim", *options], free_port()) as url:
         yield url
+
+
+def put_resource(url: str, kind: str, name: str, spec: dict[str, Any]) -> httpx.Response:
+    """PUT one resource into the gateway at URL through its admin API (not raised for status)."""
+    body = {"apiVersion": "controlplane.dev/v1alpha1", "kind": kind, "metadata": {"name": name}}
+    return httpx.put(
+        f"{url}/admin/v1/resources/{kind}/{name}",
+        json={**body, "spec": spec},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
