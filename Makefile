@@ -66,6 +66,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/gateway_bench.py --stream
 	$(BIN)/python benchmarks/reconcile_bench.py
 	$(BIN)/python benchmarks/policy_bench.py
+	$(BIN)/python benchmarks/canary_bench.py
+	$(BIN)/python benchmarks/canary_bench.py --scale 1000
 	$(BIN)/python benchmarks/rollback_bench.py
 	$(BIN)/python benchmarks/cache_bench.py
 	$(BIN)/python benchmarks/detectors_bench.py

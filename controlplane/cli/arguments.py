@@ -90,8 +90,8 @@ def port_number(text: str) -> int:
     return value
 
 
-def parse_time(text: str | None) -> datetime:
-    """--at: ISO 8601 or Unix seconds; now when not given."""
+def parse_time(text: str | None, flag: str = "--at") -> datetime:
+    """A time option: ISO 8601 or Unix seconds; now when not given."""
     if text is None:
         return datetime.now(UTC)
     try:
@@ -101,5 +101,5 @@ def parse_time(text: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise UsageError(f"--at {text!r}: expected ISO 8601 or Unix seconds") from exc
+        raise UsageError(f"{flag} {text!r}: expected ISO 8601 or Unix seconds") from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

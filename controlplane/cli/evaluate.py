@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 
 from controlplane import engine
 from controlplane.cli import arguments
@@ -37,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prometheus", metavar="URL", help="Prometheus URL (default: the Environment's)"
     )
+    parser.add_argument(
+        "--canary-since",
+        metavar="TIME",
+        help="when the canaries went live, to judge them as `serve` does (default: one fixed "
+        "test over each canary policy's horizon, maxLooks x interval)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
     source = engine.metric_source_for(desired.environment, args.prometheus)
     if source is None:
         raise ConfigError(f"environment {args.env!r} has no prometheus.url; pass --prometheus")
-    results = evaluate_state(desired, source, at, args.policy)
+    starts: dict[str, datetime] = {}
+    if args.canary_since:
+        since = arguments.parse_time(args.canary_since, "--canary-since")
+        starts = {r.name: since for r in desired.routes if r.spec.canary is not None}
+    results = evaluate_state(desired, source, at, args.policy, starts)
     if args.output == "json":
         print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
     else:

@@ -16,6 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads each on first use
+    from controlplane.engine.canaries import canary_starts as canary_starts
     from controlplane.engine.config import desired_state as desired_state
     from controlplane.engine.config import load as load
     from controlplane.engine.config import validate as validate
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads eac
     from controlplane.engine.remediation import RollbackResult as RollbackResult
 
 _MODULE_OF = {
+    "canary_starts": "canaries",
     "desired_state": "config",
     "load": "config",
     "validate": "config",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from controlplane.engine.canaries import canary_starts
 from controlplane.engine.config import desired_state
 from controlplane.engine.connect import dialect_for, metric_source_for
 from controlplane.engine.remediation import Rollbacker, RollbackResult
@@ -52,7 +53,8 @@ def rollback_now(
     source = metric_source_for(state.environment)
     if source is None:
         raise ConfigError(f"environment {environment!r} has no prometheus to evaluate against")
-    results = evaluate_policy(policy, state, dialect_for(state.environment), source, at)
+    starts = canary_starts(history, state, live, at)
+    results = evaluate_policy(policy, state, dialect_for(state.environment), source, at, starts)
     failed = [r for r in results if r.outcome is Outcome.FAIL]
     if not failed and commit is None:
         return ManualRollback(results, None, sha)

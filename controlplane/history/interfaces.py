@@ -4,7 +4,7 @@ attribution, policy jobs) and writers (the reconciler, the policy runner, the ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -79,6 +79,13 @@ class HistoryWriter(Protocol):
         ...
 
     def record_evaluations(self, evaluations: Sequence[Evaluation]) -> None: ...
+
+    def canary_starts(
+        self, environment: str, identities: Mapping[str, str], at: datetime
+    ) -> dict[str, datetime]:
+        """When each route's canary configuration (route -> identity) went live: the time first
+        recorded for it, or `at`, recorded now."""
+        ...
 
     def record_rollback(
         self,

@@ -8,12 +8,23 @@ this module as HistoryError.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -53,6 +64,9 @@ class AttemptRow(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     changes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of AppliedChange
 
+    # last_success: the newest successful attempt of an environment, found without a scan.
+    __table_args__ = (Index("ix_attempts_environment_result_id", "environment", "result", "id"),)
+
 
 class EvaluationRow(Base):
     __tablename__ = "evaluations"
@@ -66,6 +80,27 @@ class EvaluationRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     outcome: Mapped[str] = mapped_column(String(16))
     document: Mapped[str] = mapped_column(Text)  # the whole Evaluation as JSON
+
+    # The runner's question each tick (the last results of one check of one route) and the
+    # API's (the last results of a policy) are answered from these, never by a scan.
+    __table_args__ = (
+        Index("ix_evaluations_check", "policy", "environment", "route", "check", "id"),
+        Index("ix_evaluations_policy_id", "policy", "id"),
+    )
+
+
+class CanaryStartRow(Base):
+    """When a route's canary, in one configuration (its identity), was first seen live."""
+
+    __tablename__ = "canary_starts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63))
+    route: Mapped[str] = mapped_column(String(63))
+    identity: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("environment", "route", "identity"),)
 
 
 class RollbackRow(Base):
@@ -153,6 +188,9 @@ class SqlHistory:
                 cursor.close()
 
         _database(Base.metadata.create_all)(self.engine)
+        for table in Base.metadata.sorted_tables:  # a database made by an older version
+            for index in table.indexes:
+                _database(index.create)(self.engine, checkfirst=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     # --- writer ------------------------------------------------------------------------------
@@ -271,6 +309,26 @@ class SqlHistory:
                 row.status = status.value
             if passing_noted is not None:
                 row.passing_noted = passing_noted
+
+    @_database
+    def canary_starts(
+        self, environment: str, identities: Mapping[str, str], at: datetime
+    ) -> dict[str, datetime]:
+        """When each route's canary configuration (route -> identity) went live: as recorded,
+        or `at` for those not seen before, recorded now."""
+        query = select(CanaryStartRow).where(CanaryStartRow.environment == environment)
+        with self._sessions.begin() as session:
+            known = {(r.route, r.identity): _utc(r.started_at) for r in session.scalars(query)}
+            found: dict[str, datetime] = {}
+            for route, identity in identities.items():
+                if (route, identity) not in known:
+                    session.add(
+                        CanaryStartRow(
+                            environment=environment, route=route, identity=identity, started_at=at
+                        )
+                    )
+                found[route] = known.get((route, identity), at)
+            return found
 
     # --- reader ------------------------------------------------------------------------------
 

@@ -33,7 +33,11 @@ __all__ = [
 
 
 def _routes(state: DesiredState, chosen: list[str]) -> list[Route]:
-    return [r for r in state.routes if not chosen or r.name in chosen]
+    """The routes a selector names, in the state's order (all of them when it names none)."""
+    if not chosen:
+        return list(state.routes)
+    position = state.route_positions
+    return [state.routes[i] for i in sorted(position[n] for n in set(chosen) if n in position)]
 
 
 def evaluate_policy(
@@ -42,8 +46,10 @@ def evaluate_policy(
     dialect: Dialect,
     source: MetricSource,
     at: datetime,
-    look: int | None = None,
+    canary_starts: Mapping[str, datetime] | None = None,
 ) -> list[Evaluation]:
+    """Every check of `policy` on the routes it selects. `canary_starts`: when each route's
+    canary went live (by route name); a canary without one gets one fixed test."""
     env = state.name
     routes = _routes(state, policy.spec.selector.routes)
     match policy:
@@ -69,7 +75,9 @@ def evaluate_policy(
             return budgets + [u for u in units if u is not None]
         case CanaryAnalysis():
             return [
-                evaluate_canary(policy, dialect, source, env, r.name, at, look)
+                evaluate_canary(
+                    policy, dialect, source, env, r.name, at, (canary_starts or {}).get(r.name)
+                )
                 for r in routes
                 if r.spec.canary is not None
             ]
@@ -80,7 +88,7 @@ def evaluate_state(
     source: MetricSource,
     at: datetime,
     policies: list[str] | None = None,
-    looks: Mapping[str, int] | None = None,
+    canary_starts: Mapping[str, datetime] | None = None,
 ) -> list[Evaluation]:
     """Every policy that selects this environment (or those named), evaluated at `at`."""
     prometheus = state.environment.spec.prometheus
@@ -89,6 +97,5 @@ def evaluate_state(
     for policy in state.policies():
         if policies and policy.name not in policies:
             continue
-        look = (looks or {}).get(policy.name)
-        results += evaluate_policy(policy, state, dialect, source, at, look)
+        results += evaluate_policy(policy, state, dialect, source, at, canary_starts)
     return results

@@ -39,6 +39,8 @@ class Evaluation(FrozenValue):
     outcome: Outcome
     reason: str
     evidence: tuple[Evidence, ...] = ()
+    # Shown past a critical bound: fails at once, without waiting for `failAfter` evaluations.
+    critical: bool = False
 
 
 def combine(outcomes: list[Outcome]) -> Outcome:
@@ -59,6 +61,7 @@ def evaluation(
     outcome: Outcome,
     reason: str,
     evidence: Iterable[Evidence] = (),
+    critical: bool = False,
 ) -> Evaluation:
     """A result of `policy`, named by its kind and name."""
     return Evaluation(
@@ -71,4 +74,5 @@ def evaluation(
         outcome=outcome,
         reason=reason,
         evidence=tuple(evidence),
+        critical=critical,
     )

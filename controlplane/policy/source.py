@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+# One value per whole minute, per series (keyed by the values of the labels asked for).
+MinuteValues = dict[tuple[str, ...], npt.NDArray[np.float64]]
 
 
 class MetricSource(Protocol):
@@ -15,6 +22,18 @@ class MetricSource(Protocol):
 
     def by_label(self, query: str, at: datetime, label: str) -> dict[str, float]:
         """An instant vector at `at`, as label value -> sample value."""
+        ...
+
+    def expect(self, routes: Collection[str]) -> None:
+        """A hint: per-minute questions will be about these routes (the ones with a canary), so
+        a source that batches can ask about them alone rather than about every route."""
+        ...
+
+    def minutes(
+        self, query: str, first: datetime, last: datetime, labels: tuple[str, ...]
+    ) -> MinuteValues:
+        """`query` at every whole minute from `first` to `last` (both included), per value of
+        `labels`: one array of values per series, 0 where it has no sample."""
         ...
 
 

@@ -9,14 +9,17 @@ result: the scheduler never stops, and never logs a traceback, on a metrics prob
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from datetime import datetime
 
 import httpx
+import numpy as np
 from pydantic import ValidationError
 
 from controlplane.answers import misfit
 from controlplane.errors import MetricsUnavailable
-from controlplane.prometheus.answers import MatrixData, QueryAnswer, Sample, ScalarData
+from controlplane.policy.source import MinuteValues
+from controlplane.prometheus.answers import MatrixData, QueryAnswer, Sample, ScalarData, Series
 
 RETRIED_STATUSES = frozenset({502, 503, 504})
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a tick's batched answer for thousands of routes fits
@@ -95,11 +98,10 @@ class PrometheusClient:
         """A sample's value as a number (NaN and ±Inf included); MetricsUnavailable otherwise."""
         return _number(sample.value[1], self.url)
 
-    def series(
+    def matrix(
         self, query: str, start: datetime, end: datetime, step_seconds: float
-    ) -> list[tuple[datetime, float]]:
-        """A range query's first series as (time, value) points, e.g. to find when a breach
-        began."""
+    ) -> list[Series]:
+        """A range query's series."""
         form = {
             "query": query,
             "start": _unix(start),
@@ -109,9 +111,46 @@ class PrometheusClient:
         data = self._ask("/api/v1/query_range", form).data
         if not isinstance(data, MatrixData):
             raise MetricsUnavailable(f"{self.url}: not a range answer to: {query[:200]}")
-        if not data.result:
+        return data.result
+
+    def series(
+        self, query: str, start: datetime, end: datetime, step_seconds: float
+    ) -> list[tuple[datetime, float]]:
+        """A range query's first series as (time, value) points, e.g. to find when a breach
+        began."""
+        found = self.matrix(query, start, end, step_seconds)
+        if not found:
             return []
-        return [(_time(t, start, self.url), _number(v, self.url)) for t, v in data.result[0].values]
+        return [(_time(t, start, self.url), _number(v, self.url)) for t, v in found[0].values]
+
+    def expect(self, routes: Collection[str]) -> None:
+        """Nothing to prepare: each question is asked as it comes."""
+
+    def minutes(
+        self, query: str, first: datetime, last: datetime, labels: tuple[str, ...]
+    ) -> MinuteValues:
+        """`query` at each whole minute from `first` to `last`, per value of `labels` (0 where a
+        series has no sample)."""
+        count = minute_count(first, last)
+        found: MinuteValues = {}
+        if count == 0:
+            return found
+        origin = first.timestamp()
+        for series in self.matrix(query, first, last, 60):
+            key = tuple(series.metric.get(label, "") for label in labels)
+            values = found.get(key)
+            if values is None:
+                values = found[key] = np.zeros(count)
+            for t, v in series.values:
+                index = round((t - origin) / 60)
+                if 0 <= index < count:
+                    values[index] += _number(v, self.url)
+        return found
+
+
+def minute_count(first: datetime, last: datetime) -> int:
+    """Whole minutes from `first` to `last`, both included; 0 when `last` is before `first`."""
+    return max(0, round((last - first).total_seconds() / 60) + 1)
 
 
 def _unix(at: datetime) -> str:

@@ -2,8 +2,10 @@
 
 Policies are read from the commit that is live in the environment (what is being served is what
 gets judged). Each run evaluates at the clock's time, stores every result in the history
-database, and updates the metrics. A check counts as failing only after `failAfter` consecutive
-failing evaluations; inconclusive results never count towards it.
+database (one transaction per run), and updates the metrics. A check counts as failing only after
+`failAfter` consecutive failing evaluations, or at once when the failure is critical;
+inconclusive results never count towards it. Canaries are judged on the evidence since their
+configuration went live (`engine.canary_starts`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class PolicyRunner:
         # A commit never changes, so its validated state is kept: jobs run every interval.
         self._states: dict[tuple[str, str], DesiredState | None] = {}
         self._sync_lock = threading.Lock()  # sync_jobs runs from polls and reconcile threads
+        self._sources: dict[str, tuple[str, MetricSource | None]] = {}
 
     def live_state(self, environment: str) -> DesiredState | None:
         live = self.history.last_success(environment)
@@ -133,17 +136,34 @@ class PolicyRunner:
             )
             return []
 
+    def _source_for(self, environment: Environment) -> MetricSource | None:
+        """The environment's metric source, kept while its Prometheus settings stay the same:
+        it remembers the per-minute answers canary analysis has already read."""
+        prometheus = environment.spec.prometheus
+        key = prometheus.model_dump_json() if prometheus else ""
+        kept = self._sources.get(environment.name)
+        if kept is None or kept[0] != key:
+            kept = self._sources[environment.name] = (key, self._source(environment))
+        return kept[1]
+
     def _run(self, state: DesiredState, policies: list[Policy]) -> list[Evaluation]:
-        source = self._source(state.environment)
+        source = self._source_for(state.environment)
         if source is None:
             return []
         dialect = engine.dialect_for(state.environment)
         now = self._clock()
+        starts: dict[str, datetime] = {}
+        if any(isinstance(p, CanaryAnalysis) for p in policies):
+            live = self.history.last_success(state.name)
+            starts = engine.canary_starts(self.history, state, live, now)
+            source.expect(starts)
+        evaluated = [
+            (policy, evaluate_policy(policy, state, dialect, source, now, starts))
+            for policy in policies
+        ]
+        self.history.record_evaluations([r for _, found in evaluated for r in found])
         results: list[Evaluation] = []
-        for policy in policies:
-            look = self._look(state.name, policy) if isinstance(policy, CanaryAnalysis) else None
-            found = evaluate_policy(policy, state, dialect, source, now, look)
-            self.history.record_evaluations(found)
+        for policy, found in evaluated:
             for result in found:
                 labels = {
                     "policy": result.policy,
@@ -181,15 +201,13 @@ class PolicyRunner:
         if found and all(r.outcome is Outcome.PASS for r in found):
             self.rollbacker.passing(state, policy.name, found[0])
 
-    def _look(self, environment: str, policy: Policy) -> int:
-        """Which look this is: evaluations since the live commit was applied, plus one."""
-        live = self.history.last_success(environment)
-        since = live.finished_at if live and live.finished_at else None
-        earlier = self.history.evaluations(policy.name, limit=10_000, environment=environment)
-        return 1 + sum(1 for e in earlier if since is None or e.at > since)
-
     def failing(self, policy: Policy, result: Evaluation) -> bool:
-        """Whether the last `failAfter` evaluations of this check all failed."""
+        """Whether the last `failAfter` evaluations of this check all failed (a critical failure
+        at once). `result` is the newest, already recorded."""
+        if result.outcome is not Outcome.FAIL:
+            return False
+        if result.critical or policy.spec.fail_after == 1:
+            return True
         recent = self.history.evaluations(
             policy.name,
             limit=policy.spec.fail_after,

@@ -248,10 +248,12 @@ class Correction(StrEnum):
 class LatencyCheck(SpecModel):
     metric: LatencyMetric = Field(description="ttft, tpot or e2e-latency.")
     allowed_increase_percent: Increase = Field(
-        default=10, description="Increase of the canary's median over baseline that is tolerated."
+        default=10,
+        description="Slowdown of the canary against the baseline that is tolerated, in percent.",
     )
     critical_increase_percent: Increase = Field(
-        default=25, description="Increase that fails the canary at once, significance permitting."
+        default=25,
+        description="Slowdown that, once shown, fails the canary at once (critical).",
     )
 
 
@@ -260,33 +262,38 @@ class ErrorCheck(SpecModel):
         default=0.5, description="Error-ratio increase tolerated, in percentage points."
     )
     critical_increase_points: Percent = Field(
-        default=2, description="Error-ratio increase that fails the canary, in percentage points."
+        default=2,
+        description="Error-ratio increase that, once shown, fails the canary at once (critical).",
     )
 
 
 class CanaryAnalysisSpec(_PolicySpec):
-    window: Duration = Field(
-        default=timedelta(minutes=10),
-        description="Both arms are compared over this same trailing window.",
-    )
     min_samples_per_arm: PositiveInt = Field(
-        default=200, description="Fewest requests in each arm for a verdict."
+        default=200,
+        description="Fewest requests in each arm, counted since the canary went live, before "
+        "any verdict.",
     )
     alpha: Annotated[float, Field(gt=0, lt=1)] = Field(
-        default=0.05, description="Overall false-failure rate across all looks."
+        default=0.01,
+        description="The policy's false-failure rate over the whole rollout: split evenly over "
+        "its checks, each share spent over the looks by the correction.",
     )
     max_looks: PositiveInt = Field(
-        default=60, description="Looks the alpha is spread over (evaluations per rollout)."
+        default=60,
+        description="Looks (intervals since the canary went live) the alpha is spent over; the "
+        "analysis ends after them.",
     )
     correction: Correction = Field(
-        default=Correction.OBRIEN_FLEMING,
-        description="Alpha spending over looks: obrien-fleming, pocock or bonferroni.",
+        default=Correction.POCOCK,
+        description="Alpha spending over looks: pocock (even), obrien-fleming (strict early) or "
+        "bonferroni (linear).",
     )
     latency: list[LatencyCheck] = Field(
-        default_factory=list, description="Mann-Whitney U tests on latency samples."
+        default_factory=list,
+        description="Latency checks: a canary request against the baseline's of the same minute.",
     )
     errors: ErrorCheck | None = Field(
-        default=None, description="Two-proportion (or Fisher's exact) test on error counts."
+        default=None, description="Error-ratio check: an exact test, minute by minute."
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from controlplane.spec.base import Resource
@@ -35,6 +36,16 @@ class DesiredState:
     @property
     def name(self) -> str:
         return self.environment.name
+
+    @cached_property
+    def route_positions(self) -> dict[str, int]:
+        """Route name -> its index in `routes`: selectors of thousands of policies look up their
+        routes instead of scanning them."""
+        return {route.name: i for i, route in enumerate(self.routes)}
+
+    @cached_property
+    def models_by_name(self) -> dict[str, Model]:
+        return {model.name: model for model in self.models}
 
     def policies(self) -> tuple[Policy, ...]:
         """Every policy that selects this environment, SLOs first."""

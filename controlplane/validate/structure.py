@@ -250,7 +250,17 @@ def _described(schema: dict[str, Any], name: str) -> str:
     return f" ({description})" if description else ""
 
 
+# Fields a former version accepted: (a field beside it, to know the place) -> what to do now.
+_REMOVED = {
+    ("window", "maxLooks"): "no window: a canary is judged on every minute since it went live "
+    "(README, 'How canary verdicts are reached')",
+}
+
+
 def _allowed_fields(key: str, allowed: list[str]) -> str:
+    for (removed, beside), advice in _REMOVED.items():
+        if key == removed and beside in allowed:
+            return advice
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return ("one of " + ", ".join(allowed) if allowed else "no fields here") + hint

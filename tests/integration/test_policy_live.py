@@ -144,7 +144,6 @@ def test_a_slow_canary_is_detected_from_live_scrapes(tmp_path: Path) -> None:
                     "kind": "CanaryAnalysis",
                     "metadata": {"name": "live-canary"},
                     "spec": {
-                        "window": "1m",
                         "minSamplesPerArm": 100,
                         "latency": [
                             {
@@ -157,13 +156,17 @@ def test_a_slow_canary_is_detected_from_live_scrapes(tmp_path: Path) -> None:
                 }
             )
             state = DesiredState(environment=env, routes=(route,))
-            [result] = evaluate_policy(
-                policy, state, GATEWAY, PrometheusClient(url), datetime.now(UTC)
-            )
+            # Canary analysis reads whole minutes: judge the minute the traffic ended in, as
+            # of once it is over (a time just ahead; Prometheus answers with its last scrape).
+            ended = datetime.now(UTC)
+            at = datetime.fromtimestamp((ended.timestamp() // 60 + 1) * 60 + 35, UTC)
+            [result] = evaluate_policy(policy, state, GATEWAY, PrometheusClient(url), at)
         finally:
             prometheus.terminate()
             prometheus.wait(timeout=20)
     assert sent >= 400
     assert result.outcome is Outcome.FAIL, result
-    assert result.evidence[0].value is not None
-    assert result.evidence[0].value > 50  # the canary's median TTFT is far above the baseline's
+    requests, latency = result.evidence
+    assert requests.samples == sent  # every request, counted exactly
+    assert latency.value is not None
+    assert latency.value > 50  # the canary's median TTFT is far above the baseline's

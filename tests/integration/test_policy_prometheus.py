@@ -187,44 +187,57 @@ CANARY = doc(
     CanaryAnalysis,
     "canary",
     {
-        "window": "10m",
         "minSamplesPerArm": 200,
         "alpha": 0.05,
-        "maxLooks": 10,
+        "maxLooks": 60,
         "latency": [
             {"metric": "ttft", "allowedIncreasePercent": 10, "criticalIncreasePercent": 25}
         ],
-        "errors": {"allowedIncreasePoints": 0.5, "criticalIncreasePoints": 2},
+        "errors": {"allowedIncreasePoints": 1, "criticalIncreasePoints": 2},
     },
 )
+# The canaries went live half an hour before END; judged 35 s after it, as `serve` would.
+CANARY_START = END - timedelta(minutes=30)
+STARTS = {"canary-slow": CANARY_START, "canary-same": CANARY_START}
+AFTER_END = END + timedelta(seconds=35)
 
 
 def test_a_slower_canary_fails(source: PrometheusClient) -> None:
     [result] = evaluate_policy(
-        CANARY, state("canary-slow", canary=True), GATEWAY, source, END, look=5
+        CANARY, state("canary-slow", canary=True), GATEWAY, source, AFTER_END, STARTS
     )
     assert result.outcome is Outcome.FAIL, result
-    latency = result.evidence[0]
-    assert latency.samples == pytest.approx(2000, rel=0.05)
+    assert result.critical  # about +50%, past the critical +25%
+    assert "look 30/60" in result.reason
+    requests, latency, errors = result.evidence
+    # 30 whole minutes since the start, 100 requests a minute in each arm, counted exactly
+    assert requests.value == 3000
+    assert requests.samples == 6000
+    assert latency.samples == 6000
     assert latency.value is not None
     assert latency.value > 25
+    assert errors.value == pytest.approx(0, abs=0.5)
 
 
 def test_a_canary_that_differs_only_by_noise_passes(source: PrometheusClient) -> None:
     [result] = evaluate_policy(
-        CANARY, state("canary-same", canary=True), GATEWAY, source, END, look=5
+        CANARY, state("canary-same", canary=True), GATEWAY, source, AFTER_END
     )
     assert result.outcome is Outcome.PASS, result
+    assert "one fixed test" in result.reason
 
 
 def test_too_little_canary_traffic_is_inconclusive(source: PrometheusClient) -> None:
-    # About 1,000 requests per arm in the window: fewer than this policy wants.
+    # 3,000 requests per arm since the start: fewer than this policy wants.
     strict = CANARY.model_copy(
         update={"spec": CANARY.spec.model_copy(update={"min_samples_per_arm": 5000})}
     )
-    [result] = evaluate_policy(strict, state("canary-slow", canary=True), GATEWAY, source, END)
+    [result] = evaluate_policy(
+        strict, state("canary-slow", canary=True), GATEWAY, source, AFTER_END, STARTS
+    )
     assert result.outcome is Outcome.INCONCLUSIVE
-    assert "fewer than 5000" in result.reason
+    assert "fewer than 5000 per arm" in result.reason
+    assert "enough in about 20m at the current rate" in result.reason  # 2,000 more at 100/min
 
 
 def test_a_forecast_over_budget_fails_and_spend_alone_does_not(source: PrometheusClient) -> None:
@@ -372,14 +385,14 @@ def test_batched_queries_give_the_same_results_with_fewer_queries(
 
     routes = ("paging", "blip", "quiet")
     checks = [
-        (SLO, state(*routes), None),
-        (CANARY, state("canary-slow", "canary-same", canary=True), 5),
+        (SLO, state(*routes), END),
+        (CANARY, state("canary-slow", "canary-same", canary=True), AFTER_END),
     ]
     plain = PrometheusClient(source.url)
     batched = BatchingSource(PrometheusClient(source.url))
-    for policy, desired, look in checks:
-        one = evaluate_policy(policy, desired, GATEWAY, plain, END, look)
-        other = evaluate_policy(policy, desired, GATEWAY, batched, END, look)
+    for policy, desired, at in checks:
+        one = evaluate_policy(policy, desired, GATEWAY, plain, at, STARTS)
+        other = evaluate_policy(policy, desired, GATEWAY, batched, at, STARTS)
         assert [(r.outcome, r.reason) for r in one] == [(r.outcome, r.reason) for r in other]
         for a, b in zip(one, other, strict=True):
             assert [e.value for e in a.evidence] == pytest.approx([e.value for e in b.evidence])
@@ -399,3 +412,57 @@ def test_unit_cost_of_a_canary_against_its_baseline(source: PrometheusClient) ->
     cheap = doc(CostPolicy, "unit", {"unitCost": {"maxUsdPer1KRequests": 5}})
     [result] = evaluate_policy(cheap, state("pricey"), GATEWAY, source, END)
     assert result.outcome is Outcome.PASS, result
+
+
+def test_the_runner_judges_a_canary_since_it_went_live_whatever_is_applied_after(
+    source: PrometheusClient, tmp_path: Path
+) -> None:
+    from controlplane.history import AttemptResult, Trigger
+    from controlplane.prometheus import BatchingSource
+
+    history, metrics = SqlHistory(f"sqlite:///{tmp_path / 'h.db'}"), ControllerMetrics()
+    now = [AFTER_END]
+    batched = BatchingSource(PrometheusClient(source.url))
+    runner = PolicyRunner(
+        cast(Reconciler, None),
+        history,
+        metrics,
+        source=lambda environment: batched,
+        clock=lambda: now[0],
+    )
+
+    def applied(at: datetime) -> None:
+        attempt = history.start("prod", "a" * 40, "a", "m", Trigger.WEBHOOK, at)
+        history.finish(attempt, AttemptResult.APPLIED, at)
+
+    desired = state("canary-slow", canary=True)
+    twice = CANARY.model_copy(update={"spec": CANARY.spec.model_copy(update={"fail_after": 2})})
+    applied(CANARY_START)  # the canary went live
+    [first] = runner._run(desired, [twice])
+    assert "look 30/60" in first.reason
+    # A critical failure counts at once, without waiting for a second failing evaluation.
+    assert first.outcome is Outcome.FAIL
+    assert first.critical
+    assert runner.failing(twice, first)
+    applied(END - timedelta(minutes=5))  # an unrelated apply: the evidence does not restart
+    queries = batched.inner.queries
+    [again] = runner._run(desired, [twice])
+    assert "look 30/60" in again.reason
+    assert [e.value for e in again.evidence] == [e.value for e in first.evidence]
+    assert batched.inner.queries == queries  # every minute was already read
+    # A new step of the canary is new evidence, from the apply that put it live (the last one).
+    stepped = state("canary-slow", canary=True)
+    route = stepped.routes[0]
+    canary = route.spec.canary
+    assert canary is not None
+    moved = route.model_copy(
+        update={
+            "spec": route.spec.model_copy(
+                update={"canary": canary.model_copy(update={"percent": 20})}
+            )
+        }
+    )
+    stepped = DesiredState(environment=stepped.environment, routes=(moved,))
+    [fresh] = runner._run(stepped, [twice])
+    assert "look 5/60" in fresh.reason
+    assert fresh.evidence[0].value == 500  # 5 whole minutes of 100 canary requests

@@ -81,10 +81,19 @@ def require_prometheus() -> None:
 @contextmanager
 def prometheus(tmp: Path, history: History, port: int | None = None) -> Iterator[str]:
     """Backfill `history` into a new data dir and serve it on 127.0.0.1; yields the URL."""
-    require_prometheus()
-    data, source = tmp / "tsdb", tmp / "history.om"
-    data.mkdir()
+    source = tmp / "history.om"
     source.write_text(history.render())
+    with prometheus_from(tmp, source, port) as url:
+        yield url
+
+
+@contextmanager
+def prometheus_from(tmp: Path, source: Path, port: int | None = None) -> Iterator[str]:
+    """Backfill an OpenMetrics file into a new data dir under `tmp` and serve it on 127.0.0.1;
+    yields the URL."""
+    require_prometheus()
+    data = tmp / "tsdb"
+    data.mkdir()
     subprocess.run(
         ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
         check=True,

@@ -81,3 +81,40 @@ def test_database_failures_are_history_errors(tmp_path: Path) -> None:
         SqlHistory("nosuchdriver://x")
     with pytest.raises(HistoryError, match="unable to open database file"):
         SqlHistory(f"sqlite:///{tmp_path / 'missing' / 'folder' / 'h.db'}")
+
+
+def test_a_canary_start_is_recorded_once_per_configuration(history: SqlHistory) -> None:
+    first = history.canary_starts("prod", {"chat": "id-1", "search": "id-9"}, T0)
+    assert first == {"chat": T0, "search": T0}
+    later = T0 + timedelta(minutes=30)
+    # An unrelated apply later: the same configurations keep their start.
+    assert history.canary_starts("prod", {"chat": "id-1"}, later) == {"chat": T0}
+    # A new step of the chat canary is a new configuration: its evidence starts now.
+    assert history.canary_starts("prod", {"chat": "id-2", "search": "id-9"}, later) == {
+        "chat": later,
+        "search": T0,
+    }
+    assert history.canary_starts("staging", {"chat": "id-1"}, later) == {"chat": later}
+
+
+def test_the_runners_questions_have_indexes_even_in_an_older_database(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    SqlHistory(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:  # as a database made before the indexes existed
+        db.execute("DROP INDEX ix_evaluations_check")
+        db.execute("DROP INDEX ix_attempts_environment_result_id")
+    SqlHistory(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        plan = " ".join(
+            str(row)
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM evaluations WHERE policy='p' AND "
+                "environment='e' AND route='r' AND \"check\"='c' ORDER BY id DESC LIMIT 2"
+            )
+        )
+    assert {"ix_evaluations_check", "ix_attempts_environment_result_id"} <= names
+    assert "USING INDEX ix_evaluations_check" in plan
+    assert "SCAN evaluations" not in plan

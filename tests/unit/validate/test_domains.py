@@ -88,3 +88,13 @@ def test_a_huge_value_is_a_short_escaped_line(config: Path) -> None:
     assert "\x1b" not in report  # a terminal escape is shown, not obeyed
     assert all(len(line) < 1000 for line in report.splitlines())
     assert len(render_validation_json(result, ["dev"])) < 5000
+
+
+def test_a_canary_window_from_before_says_what_replaced_it(config: Path) -> None:
+    # CanaryAnalysis once had a trailing `window`; evidence is now everything since the start.
+    edit(config, "policies/canary-chat.yaml", "  interval: 1m\n", "  interval: 1m\n  window: 10m\n")
+    result = validate(config, ["prod"])
+    [problem] = [p for p in result.problems if p.path == "spec.window"]
+    assert problem.file == "policies/canary-chat.yaml"
+    assert problem.line > 1
+    assert "every minute since it went live" in problem.expected
