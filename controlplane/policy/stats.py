@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,11 @@ def _uniform_integral(x: Counts, low: Counts, high: Counts) -> Counts:
 
 def score_matrix(bounds: Sequence[float], margin: float) -> Counts:
     """S[k, j] = P(X / (1 + margin) > Y) for X uniform in bucket k and Y uniform in bucket j."""
+    return _score_matrix(tuple(bounds), margin)
+
+
+@lru_cache(maxsize=64)  # the same few bucket layouts and margins, for every route and tick
+def _score_matrix(bounds: tuple[float, ...], margin: float) -> Counts:
     lower, upper = bucket_intervals(bounds)
     a1, a2 = (lower / (1 + margin))[:, None], (upper / (1 + margin))[:, None]
     b1, b2 = lower[None, :], upper[None, :]
@@ -62,7 +68,9 @@ def score_matrix(bounds: Sequence[float], margin: float) -> Counts:
     mean_cdf = (_uniform_integral(a2, b1, b2) - _uniform_integral(a1, b1, b2)) / np.maximum(
         a2 - a1, 1e-300
     )
-    return np.asarray(np.clip(mean_cdf, 0.0, 1.0), dtype=float)
+    scores = np.asarray(np.clip(mean_cdf, 0.0, 1.0), dtype=float)
+    scores.flags.writeable = False  # shared by every caller
+    return scores
 
 
 def stratified_auc(canary: Counts, baseline: Counts, scores: Counts) -> tuple[float, float]:
