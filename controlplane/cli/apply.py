@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     desired = engine.desired_state(args.path, args.env, args.rev)
     ok = True
-    for planned in engine.plan_targets(desired, engine.targets_for(desired.environment)):
+    for planned in engine.plan_targets(
+        desired, engine.targets_for(desired.environment, engine.ConfigRepository(args.path))
+    ):
         target, plan = planned.target, planned.plan
         sys.stdout.write(render_plan_text(plan, color=color(sys.stdout)))
         if plan.empty:

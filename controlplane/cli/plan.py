@@ -42,10 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     desired = engine.desired_state(args.path, args.env, args.rev)
     if args.live_from is not None:
-        plans = [engine.plan_as_if_applied(desired, args.path, args.live_from)]
+        plans = [
+            engine.plan_as_if_applied(desired, args.path, args.live_from),
+            *engine.manifests_as_if_applied(desired, args.path, args.live_from),
+        ]
     else:
         plans = [
-            p.plan for p in engine.plan_targets(desired, engine.targets_for(desired.environment))
+            p.plan
+            for p in engine.plan_targets(
+                desired, engine.targets_for(desired.environment, engine.ConfigRepository(args.path))
+            )
         ]
     for plan in plans:
         sys.stdout.write(_render(plan, args.output))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads eac
     from controlplane.engine.config import desired_state as desired_state
     from controlplane.engine.config import load as load
     from controlplane.engine.config import validate as validate
+    from controlplane.engine.connect import ConfigRepository as ConfigRepository
     from controlplane.engine.connect import dialect_for as dialect_for
     from controlplane.engine.connect import forge_for as forge_for
     from controlplane.engine.connect import metric_source_for as metric_source_for
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads eac
     from controlplane.engine.manual import ManualRollback as ManualRollback
     from controlplane.engine.manual import rollback_now as rollback_now
     from controlplane.engine.planning import TargetPlan as TargetPlan
+    from controlplane.engine.planning import manifests_as_if_applied as manifests_as_if_applied
     from controlplane.engine.planning import plan_as_if_applied as plan_as_if_applied
     from controlplane.engine.planning import plan_target as plan_target
     from controlplane.engine.planning import plan_targets as plan_targets
@@ -40,6 +42,7 @@ _MODULE_OF = {
     "desired_state": "config",
     "load": "config",
     "validate": "config",
+    "ConfigRepository": "connect",
     "dialect_for": "connect",
     "forge_for": "connect",
     "metric_source_for": "connect",
@@ -49,6 +52,7 @@ _MODULE_OF = {
     "ManualRollback": "manual",
     "rollback_now": "manual",
     "TargetPlan": "planning",
+    "manifests_as_if_applied": "planning",
     "plan_as_if_applied": "planning",
     "plan_target": "planning",
     "plan_targets": "planning",

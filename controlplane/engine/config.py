@@ -4,6 +4,7 @@ parse, validate. The one place that does this sequence; everything else asks her
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from controlplane.config import LoadedConfig, parse_config
@@ -57,4 +58,5 @@ def desired_state(root: Path, environment: str, rev: str | None = None) -> Desir
     result = validate_config(loaded, [environment])
     if not result.ok:
         raise InvalidConfig(result.problems, render_validation_text(result, [environment]))
-    return result.states[environment]
+    state = result.states[environment]
+    return replace(state, commit=rev) if rev else state

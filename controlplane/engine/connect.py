@@ -5,25 +5,45 @@ the config, so only where the operator allows and only for the destination it is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import assert_never
+
 from controlplane.credentials import resolve_config_secret
 from controlplane.errors import ConfigError
 from controlplane.forge import CLIENTS, Forge, ForgeHttp
 from controlplane.policy import DIALECTS, Dialect
 from controlplane.prometheus import BatchingSource, PrometheusClient
+from controlplane.repo import RenderedBranch
 from controlplane.spec import Environment
 from controlplane.spec.environment import (
     ForgeConfig,
     GatewayTargetConfig,
+    KubernetesTargetConfig,
     LiteLLMTargetConfig,
     VllmTargetConfig,
 )
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
+from controlplane.targets.kubernetes import KubernetesDriver
 from controlplane.targets.litellm import LiteLLMDriver
 from controlplane.targets.vllm import VllmDriver
 
 
-def targets_for(environment: Environment) -> list[Target]:
+@dataclass(frozen=True)
+class ConfigRepository:
+    """Where the config comes from, for targets that commit to it (rendered manifests): a git
+    repository (serve's mirror, or a clone), and whether to push to its origin."""
+
+    path: Path
+    push: bool = False
+    git_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def targets_for(
+    environment: Environment, repository: ConfigRepository | None = None
+) -> list[Target]:
     """A driver for each of the environment's targets, in the order they are declared."""
     drivers: list[Target] = []
     for config in environment.spec.targets:
@@ -54,6 +74,23 @@ def targets_for(environment: Environment) -> list[Target]:
                     for s in config.servers
                 }
                 drivers.append(VllmDriver(config, tokens))
+            case KubernetesTargetConfig():
+                if repository is None:
+                    raise ConfigError(
+                        f"environment {environment.name!r}: the kubernetes target "
+                        f"{config.name!r} commits to the config repository, and there is none "
+                        "here (a git clone is needed)"
+                    )
+                store = RenderedBranch(
+                    repository.path,
+                    config.branch,
+                    config.folder(environment.name),
+                    repository.push,
+                    repository.git_env,
+                )
+                drivers.append(KubernetesDriver(config, store))
+            case _:
+                assert_never(config)
     return drivers
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from controlplane.engine.config import desired_state, load
 from controlplane.plan import Plan, compute_plan, simulate
+from controlplane.serving import kubernetes
 from controlplane.spec import DesiredState, LiveState
+from controlplane.spec.environment import KubernetesTargetConfig
 from controlplane.targets import Target
 
 
@@ -27,6 +29,27 @@ def plan_target(desired: DesiredState, target: Target) -> Plan:
 
 def plan_targets(desired: DesiredState, targets: Sequence[Target]) -> list[TargetPlan]:
     return [TargetPlan(target, plan_target(desired, target)) for target in targets]
+
+
+def manifests_as_if_applied(desired: DesiredState, root: Path, rev: str) -> list[Plan]:
+    """For each kubernetes target, the manifest changes relative to `rev`, as the rendered
+    branch will see them once this is applied (a pull request's manifest diff)."""
+    targets = [t for t in desired.environment.spec.targets if isinstance(t, KubernetesTargetConfig)]
+    if not targets:
+        return []
+    base = (
+        desired_state(root, desired.name, rev)
+        if desired.name in load(root, rev).environments
+        else None
+    )
+    capacity = plan_as_if_applied(desired, root, rev).capacity  # the GPUs and $ the change moves
+    plans = []
+    for config in targets:
+        before = tuple(kubernetes.manifests(config, base)) if base is not None else ()
+        live = LiveState(resources=(), objects=before)
+        plan = compute_plan(desired, live, kubernetes.KINDS, kubernetes.manifests(config, desired))
+        plans.append(plan.model_copy(update={"target": config.name, "capacity": capacity}))
+    return plans
 
 
 def plan_as_if_applied(desired: DesiredState, root: Path, rev: str) -> Plan:

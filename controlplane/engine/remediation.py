@@ -17,7 +17,12 @@ from pathlib import Path
 
 from controlplane.engine.breach import SeriesSource, breach_start
 from controlplane.engine.config import desired_state
-from controlplane.engine.connect import forge_for, metric_source_for, targets_for
+from controlplane.engine.connect import (
+    ConfigRepository,
+    forge_for,
+    metric_source_for,
+    targets_for,
+)
 from controlplane.engine.planning import plan_targets
 from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
 from controlplane.forge import Forge, PullRequest
@@ -65,7 +70,7 @@ class Rollbacker:
         history: History,
         out_dir: Path,
         dry_run: bool = False,
-        targets: Callable[[DesiredState], list[Target]] = lambda d: targets_for(d.environment),
+        targets: Callable[[DesiredState], list[Target]] | None = None,
         forge: Callable[[ForgeConfig], Forge] = forge_for,
         source: Callable[[Environment], SeriesSource | None] = metric_source_for,
         clock: Callable[[], datetime] | None = None,
@@ -74,7 +79,11 @@ class Rollbacker:
         self.history = history
         self.out_dir = out_dir
         self.dry_run = dry_run
-        self._targets = targets
+        self._targets = targets or (
+            lambda d: targets_for(
+                d.environment, ConfigRepository(mirror.path, True, mirror.git_env())
+            )
+        )
         self._forge = forge
         self._source = source
         self._clock = clock

@@ -76,6 +76,8 @@ class Capacity(FrozenValue):
 
 class Plan(FrozenValue):
     environment: str
+    # Which target's own objects the plan is about ("": the environment's resources).
+    target: str = ""
     live_version: str = ""
     changes: tuple[Change, ...] = ()
     skipped: tuple[Skipped, ...] = ()

@@ -29,7 +29,7 @@ def render_plan_json(plan: Plan) -> str:
 
 
 def render_plan_text(plan: Plan, color: bool = False) -> str:
-    lines = [f"Plan for environment {plan.environment}:", ""]
+    lines = [f"Plan for environment {plan.environment}{_of_target(plan)}:", ""]
     if plan.empty:
         lines.append("No changes. The live state matches the desired state.")
     for change in plan.changes:
@@ -48,7 +48,8 @@ def render_plan_text(plan: Plan, color: bool = False) -> str:
 
 
 def render_plan_markdown(plan: Plan) -> str:
-    lines = [f"### controlplane plan: `{plan.environment}`", "", f"**{_summary(plan)}**", ""]
+    heading = f"### controlplane plan: `{plan.environment}`{_of_target(plan, '`')}"
+    lines = [heading, "", f"**{_summary(plan)}**", ""]
     if plan.changes:
         lines += ["| | resource | change |", "|---|---|---|"]
         for change in plan.changes:
@@ -71,6 +72,10 @@ def render_plan_markdown(plan: Plan) -> str:
     for skip in plan.skipped:
         lines.append(f"- `{skip.kind}/{skip.name}` is kept: {skip.reason}")
     return "\n".join(lines) + "\n"
+
+
+def _of_target(plan: Plan, quote: str = "") -> str:
+    return f", target {quote}{plan.target}{quote}" if plan.target else ""
 
 
 def _summary(plan: Plan) -> str:

@@ -4,11 +4,13 @@ failure leaves it as a RepoError (or a ConfigError for a path or revision that d
 
 from controlplane.repo.files import read_folder, read_revision
 from controlplane.repo.mirror import Commit, GitMirror, repo_url
+from controlplane.repo.rendered import RenderedBranch
 from controlplane.repo.worktree import Workspace, Worktree
 
 __all__ = [
     "Commit",
     "GitMirror",
+    "RenderedBranch",
     "Workspace",
     "Worktree",
     "read_folder",

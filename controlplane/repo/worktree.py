@@ -22,7 +22,7 @@ from controlplane.repo.errors import GIT_ERRORS, git_failure
 from controlplane.repo.mirror import GitMirror
 
 
-def _identity() -> dict[str, str]:
+def committer() -> dict[str, str]:
     """Who commits rollbacks: controlplane, unless the process's GIT_* variables say otherwise."""
     return {
         "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "controlplane"),
@@ -43,7 +43,7 @@ class Worktree:
     def revert(self, shas: list[str]) -> str | None:
         """Revert `shas` (newest first) into the index; None when that worked, else what
         conflicted, with the worktree left clean."""
-        with self._repo.git.custom_environment(**_identity()):
+        with self._repo.git.custom_environment(**committer()):
             for sha in shas:
                 try:
                     mainline = ["-m", "1"] if len(self._repo.commit(sha).parents) > 1 else []
@@ -69,7 +69,7 @@ class Worktree:
             self._repo.git.add("--all")
             if not self._repo.is_dirty(index=True, working_tree=False, untracked_files=False):
                 return None
-            with self._repo.git.custom_environment(**_identity()):
+            with self._repo.git.custom_environment(**committer()):
                 self._repo.git.commit("--no-verify", "-m", message)
             return self._repo.head.commit.hexsha
         except GIT_ERRORS as exc:

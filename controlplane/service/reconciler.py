@@ -94,9 +94,7 @@ class Reconciler:
         attempts: int = 3,
         retry_base: float = 0.5,
         retry_max: float = 10.0,
-        targets: Callable[[DesiredState], list[Target]] = lambda d: engine.targets_for(
-            d.environment
-        ),
+        targets: Callable[[DesiredState], list[Target]] | None = None,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         on_synced: Callable[[str], None] | None = None,
@@ -108,7 +106,11 @@ class Reconciler:
         self._attempts = attempts
         self._retry_base = retry_base
         self._retry_max = retry_max
-        self._targets = targets
+        self._targets = targets or (
+            lambda d: engine.targets_for(
+                d.environment, engine.ConfigRepository(mirror.path, True, mirror.git_env())
+            )
+        )
         self._clock = clock
         self._sleep = sleep
         self.on_synced = on_synced  # e.g. the policy jobs follow a newly live commit at once

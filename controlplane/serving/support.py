@@ -9,16 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from controlplane.serving import litellm, vllm
+from controlplane.serving import kubernetes, litellm, vllm
 from controlplane.spec import Budget, Consumer, Guardrail, Model, Route
 from controlplane.spec.environment import (
     GatewayTargetConfig,
+    KubernetesLayout,
+    KubernetesTargetConfig,
     LiteLLMMode,
     LiteLLMTargetConfig,
     TargetConfig,
     VllmTargetConfig,
 )
-from controlplane.spec.model import Task
+from controlplane.spec.model import Framework, Quantization, Task
 
 FieldPath = tuple[str | int, ...]
 
@@ -47,6 +49,8 @@ def unsupported(
             return _litellm(target, models, routes, guardrails, budgets, consumers)
         case VllmTargetConfig():
             return _vllm(target, models)
+        case KubernetesTargetConfig():
+            return _kubernetes(target, models)
 
 
 ROUTE_FIELDS_LITELLM: dict[str, str] = {
@@ -166,3 +170,46 @@ def _vllm(target: VllmTargetConfig, models: Sequence[Model]) -> Iterator[Unsuppo
                     f"adapter {adapter.name!r} on server {placement.server.name!r} is "
                     "already loaded from another path by another Model",
                 )
+
+
+def _kubernetes(target: KubernetesTargetConfig, models: Sequence[Model]) -> Iterator[Unsupported]:
+    """What the rendered manifests cannot say of the Models that run on the cluster."""
+    for model in models:
+        if not kubernetes.on_kubernetes(model):
+            continue  # reached at an endpoint: nothing to run on the cluster
+        spec = model.spec
+        if spec.framework is not Framework.VLLM:
+            yield Unsupported(
+                model.ref,
+                ("spec", "framework"),
+                f"the kubernetes target renders vLLM servers only, not {spec.framework.value}",
+            )
+            continue
+        if spec.quantization in (Quantization.INT8, Quantization.INT4):
+            yield Unsupported(
+                model.ref,
+                ("spec", "quantization"),
+                f"{spec.quantization.value} names a size, not a method: vLLM reads AWQ, GPTQ "
+                "or bitsandbytes from a quantized checkpoint, so name that checkpoint as "
+                "baseModel and its precision here (fp8, bf16 or fp16 are rendered as flags)",
+            )
+        if spec.api_key is not None:
+            yield Unsupported(
+                model.ref,
+                ("spec", "apiKey"),
+                "the rendered server takes no API key: a reference (env:, file:) is not a "
+                "Kubernetes Secret; protect it with the cluster's network policy",
+            )
+        adapter = spec.adapter
+        if (
+            target.layout is KubernetesLayout.DEPLOYMENT
+            and adapter is not None
+            and not vllm.loadable(adapter.uri)
+        ):
+            yield Unsupported(
+                model.ref,
+                ("spec", "adapter", "uri"),
+                "in the deployment layout vLLM loads an adapter from a local path or a hub id "
+                f"(org/name), not {adapter.uri.split(':', 1)[0]}: URIs; the kserve layout "
+                "downloads it with KServe's storage initializer",
+            )

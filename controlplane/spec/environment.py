@@ -84,8 +84,93 @@ class VllmTargetConfig(SpecModel):
     )
 
 
+DEFAULT_VLLM_IMAGE = "vllm/vllm-openai:v0.11.0"
+
+
+class KubernetesLayout(StrEnum):
+    KSERVE = "kserve"
+    DEPLOYMENT = "deployment"
+
+
+# A Kubernetes label: an optional DNS-subdomain prefix and a name of at most 63 characters.
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
+
+
+class KubernetesTargetConfig(SpecModel):
+    type: Literal["kubernetes"] = Field(
+        description="Kubernetes, through manifests rendered into git for Argo CD or Flux."
+    )
+    name: Name = Field(default="kubernetes", description="Name of this target in plans and status.")
+    namespace: Name = Field(description="The namespace every rendered object is in.")
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=64, description="Labels on every rendered object."
+    )
+    layout: KubernetesLayout = Field(
+        default=KubernetesLayout.KSERVE,
+        description="kserve: a KServe InferenceService per Model (vLLM behind KServe's "
+        "Hugging Face runtime); deployment: a Deployment and a Service per Model running "
+        "`vllm serve`, for clusters without KServe.",
+    )
+    inference_pool: bool = Field(
+        default=False,
+        description="deployment layout: also an InferencePool per Model (Gateway API Inference "
+        "Extension) for model-aware routing.",
+    )
+    vllm_image: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=512,
+        pattern=r"^\S+$",
+        description="deployment layout: the container image that runs `vllm serve` (default "
+        f"{DEFAULT_VLLM_IMAGE}).",
+    )
+    branch: str = Field(
+        default="rendered",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+        description="The branch of the config repository the manifests are committed to.",
+    )
+    path: str = Field(
+        default="",
+        max_length=255,
+        pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$",
+        description="The folder on that branch (default rendered/<environment>).",
+    )
+    repo_url: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^(https://|ssh://|git@)\S+$",
+        description="The config repository's git URL, as Argo CD or Flux clone it: the rendered "
+        "Argo CD Application and Flux GitRepository point at it.",
+    )
+
+    @model_validator(mode="after")
+    def _layout_settings(self) -> KubernetesTargetConfig:
+        if self.layout is KubernetesLayout.KSERVE and self.inference_pool:
+            raise ValueError("inferencePool is for the deployment layout (KServe routes itself)")
+        if self.layout is KubernetesLayout.KSERVE and self.vllm_image is not None:
+            raise ValueError("vllmImage is for the deployment layout (KServe picks its runtime)")
+        return self
+
+    @property
+    def image(self) -> str:
+        return self.vllm_image or DEFAULT_VLLM_IMAGE
+
+    def folder(self, environment: str) -> str:
+        """Where on the branch this environment's manifests go."""
+        return self.path or f"rendered/{environment}"
+
+
 TargetConfig = Annotated[
-    GatewayTargetConfig | LiteLLMTargetConfig | VllmTargetConfig, Field(discriminator="type")
+    GatewayTargetConfig | LiteLLMTargetConfig | VllmTargetConfig | KubernetesTargetConfig,
+    Field(discriminator="type"),
 ]
 
 

@@ -32,6 +32,8 @@ class DesiredState:
     slo_policies: tuple[SLOPolicy, ...] = ()
     cost_policies: tuple[CostPolicy, ...] = ()
     canary_analyses: tuple[CanaryAnalysis, ...] = ()
+    # The config commit it was read from ("" for a working folder), which rendered output names.
+    commit: str = ""
 
     @property
     def name(self) -> str:
