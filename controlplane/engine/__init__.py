@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads eac
     from controlplane.engine.manual import ManualRollback as ManualRollback
     from controlplane.engine.manual import rollback_now as rollback_now
     from controlplane.engine.planning import TargetPlan as TargetPlan
+    from controlplane.engine.planning import health_of as health_of
     from controlplane.engine.planning import manifests_as_if_applied as manifests_as_if_applied
     from controlplane.engine.planning import plan_as_if_applied as plan_as_if_applied
     from controlplane.engine.planning import plan_target as plan_target
@@ -52,6 +53,7 @@ _MODULE_OF = {
     "ManualRollback": "manual",
     "rollback_now": "manual",
     "TargetPlan": "planning",
+    "health_of": "planning",
     "manifests_as_if_applied": "planning",
     "plan_as_if_applied": "planning",
     "plan_target": "planning",

@@ -26,7 +26,7 @@ from controlplane.spec.environment import (
 )
 from controlplane.targets import Target
 from controlplane.targets.gateway import GatewayDriver
-from controlplane.targets.kubernetes import KubernetesDriver
+from controlplane.targets.kubernetes import HealthReader, KubernetesDriver
 from controlplane.targets.litellm import LiteLLMDriver
 from controlplane.targets.vllm import VllmDriver
 
@@ -88,10 +88,27 @@ def targets_for(
                     repository.push,
                     repository.git_env,
                 )
-                drivers.append(KubernetesDriver(config, store))
+                drivers.append(KubernetesDriver(config, store, _cluster_health(config)))
             case _:
                 assert_never(config)
     return drivers
+
+
+def _cluster_health(config: KubernetesTargetConfig) -> HealthReader | None:
+    """The cluster reader of a kubernetes target that asks for health (the `kubernetes` client
+    library is an extra: `pip install 'controlplane[kubernetes]'`)."""
+    if config.health is None:
+        return None
+    try:
+        from controlplane.cluster import ClusterHealth
+    except ImportError as exc:
+        raise ConfigError(
+            f"kubernetes target {config.name!r} reads health from the cluster, which needs the "
+            "Kubernetes client library: pip install 'controlplane[kubernetes]'"
+        ) from exc
+    access = config.health
+    kubeconfig = resolve_config_secret(access.kubeconfig, access.api_server)
+    return ClusterHealth(kubeconfig, access.api_server, config.namespace)
 
 
 def forge_for(config: ForgeConfig) -> Forge:

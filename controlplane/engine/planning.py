@@ -12,7 +12,7 @@ from controlplane.plan import Plan, compute_plan, simulate
 from controlplane.serving import kubernetes
 from controlplane.spec import DesiredState, LiveState
 from controlplane.spec.environment import KubernetesTargetConfig
-from controlplane.targets import Target
+from controlplane.targets import ReportsHealth, Target
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,16 @@ def plan_target(desired: DesiredState, target: Target) -> Plan:
 
 def plan_targets(desired: DesiredState, targets: Sequence[Target]) -> list[TargetPlan]:
     return [TargetPlan(target, plan_target(desired, target)) for target in targets]
+
+
+def health_of(desired: DesiredState, targets: Sequence[Target]) -> list[dict[str, object]]:
+    """What the targets that can tell say of the readiness of what they run, per object."""
+    return [
+        {"target": target.name, **health.to_dict()}
+        for target in targets
+        if isinstance(target, ReportsHealth)
+        for health in target.health(desired)
+    ]
 
 
 def manifests_as_if_applied(desired: DesiredState, root: Path, rev: str) -> list[Plan]:

@@ -64,6 +64,8 @@ class EnvironmentStatus:
     message: str = ""
     head_commit: str = ""
     checked_at: datetime | None = None
+    # Readiness of what the targets run, where a target can tell (a cluster's Models).
+    health: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class EnvironmentStatus:
             "message": self.message,
             "headCommit": self.head_commit,
             "checkedAt": self.checked_at.isoformat() if self.checked_at else None,
+            "health": self.health,
         }
 
 
@@ -206,7 +209,9 @@ class Reconciler:
             log.error("cannot read the commit: %s", exc, extra=extra)
             return
         try:
-            plans = engine.plan_targets(desired, self._targets(desired))
+            targets = self._targets(desired)
+            plans = engine.plan_targets(desired, targets)
+            status.health = engine.health_of(desired, targets)
         except ControlPlaneError as exc:
             self._degraded(status, str(exc))
             log.error("cannot plan: %s", exc, extra=extra)

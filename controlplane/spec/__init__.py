@@ -11,7 +11,7 @@ from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
 from controlplane.spec.route import Route
-from controlplane.spec.state import DesiredState, LiveState, Managed
+from controlplane.spec.state import DesiredState, LiveState, Managed, ObjectHealth
 
 # Dependency order: a kind may refer only to kinds before it. Plans apply in this order.
 KINDS: tuple[type[Resource], ...] = (
@@ -48,6 +48,7 @@ __all__ = [
     "Managed",
     "Metadata",
     "Model",
+    "ObjectHealth",
     "Resource",
     "Route",
     "SLOPolicy",

@@ -102,6 +102,17 @@ LabelKey = Annotated[str, Field(max_length=317, pattern=LABEL_KEY)]
 LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE)]
 
 
+class ClusterAccess(SpecModel):
+    api_server: HttpUrl = Field(
+        description="The cluster's API server URL; the kubeconfig's server is replaced by it, so "
+        "its credentials go nowhere else."
+    )
+    kubeconfig: SecretRef = Field(
+        description="A kubeconfig, by reference (file:/path or env:VAR holding its YAML), whose "
+        "current context can get the rendered objects (read-only is enough)."
+    )
+
+
 class KubernetesTargetConfig(SpecModel):
     type: Literal["kubernetes"] = Field(
         description="Kubernetes, through manifests rendered into git for Argo CD or Flux."
@@ -142,6 +153,12 @@ class KubernetesTargetConfig(SpecModel):
         max_length=255,
         pattern=r"^([A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*)?$",
         description="The folder on that branch (default rendered/<environment>).",
+    )
+    health: ClusterAccess | None = Field(
+        default=None,
+        description="Read each Model's readiness back from the cluster (InferenceService Ready, "
+        "Deployment Available), shown per Model in the status API. Without it, health is not "
+        "read: Argo CD or Flux report it.",
     )
     repo_url: str = Field(
         min_length=1,

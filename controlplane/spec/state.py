@@ -95,6 +95,26 @@ class Managed:
 
 
 @dataclass(frozen=True)
+class ObjectHealth:
+    """What a cluster says of one object it runs: ready, not ready, or unknown (None)."""
+
+    kind: str
+    name: str
+    ready: bool | None
+    reason: str = ""
+    sources: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "ready": self.ready,
+            "reason": self.reason,
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True)
 class LiveState:
     """What a target holds now, as the same typed resources, with the versions it reported.
 

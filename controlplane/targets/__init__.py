@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from controlplane.plan import Change
-from controlplane.spec import DesiredState, LiveState, Managed
+from controlplane.spec import DesiredState, LiveState, Managed, ObjectHealth
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,16 @@ class Target(Protocol):
     def apply_all(self, changes: Sequence[Change]) -> None:
         """All the changes at once, or none of them (raises TargetError)."""
         ...
+
+
+@runtime_checkable
+class ReportsHealth(Protocol):
+    """A target that can say whether what it runs is ready (a cluster reached through
+    rendered manifests), besides what it holds."""
+
+    name: str
+
+    def health(self, desired: DesiredState) -> list[ObjectHealth]: ...
 
 
 def version_of(objects: Iterable[Managed]) -> str:

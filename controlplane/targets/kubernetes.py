@@ -17,7 +17,7 @@ import yaml
 from controlplane.errors import ControlPlaneError, TargetError
 from controlplane.plan import Change, ChangeKind
 from controlplane.serving import kubernetes
-from controlplane.spec import DesiredState, LiveState, Managed
+from controlplane.spec import DesiredState, LiveState, Managed, ObjectHealth
 from controlplane.spec.environment import KubernetesTargetConfig
 from controlplane.targets import Capabilities, version_of
 
@@ -42,14 +42,37 @@ def manifest_text(document: Mapping[str, Any], source: str) -> str:
     return HEADER.format(source=source) + body
 
 
+class HealthReader(Protocol):
+    """Readiness of one object on the cluster (controlplane.cluster.ClusterHealth)."""
+
+    def read(self, kind: str, name: str, sources: tuple[str, ...] = ()) -> ObjectHealth: ...
+
+
 class KubernetesDriver:
     capabilities = Capabilities(kinds=kubernetes.KINDS, conditional_writes=False, all_at_once=True)
 
-    def __init__(self, config: KubernetesTargetConfig, store: ManifestStore) -> None:
+    def __init__(
+        self,
+        config: KubernetesTargetConfig,
+        store: ManifestStore,
+        health: HealthReader | None = None,
+    ) -> None:
         self.name = config.name
         self._config = config
         self._store = store
+        self._health = health
         self._source = "the working folder"
+
+    def health(self, desired: DesiredState) -> list[ObjectHealth]:
+        """Readiness of each Model's serving object (none without cluster access)."""
+        if self._health is None:
+            return []
+        serving = (kubernetes.INFERENCE_SERVICE, kubernetes.DEPLOYMENT)
+        return [
+            self._health.read(o.kind, o.name, o.sources)
+            for o in kubernetes.manifests(self._config, desired)
+            if o.kind in serving
+        ]
 
     def read(self) -> LiveState:
         try:

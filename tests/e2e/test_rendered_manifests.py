@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from tests.support.kube_standin import kubeconfig, kubernetes_standin
+from tests.support.kubernetes_schemas import validate_kserve
 from tests.support.processes import git
 from tests.support.service import Service, service, wait_for  # noqa: F401
 
@@ -20,7 +22,15 @@ TARGET = (
     "    - type: kubernetes\n"
     "      namespace: llm-dev\n"
     "      repoUrl: https://github.com/example-org/llm-platform-config.git\n"
+    "      health: {{apiServer: '{api}', kubeconfig: env:TEST_KUBECONFIG}}\n"
 )
+# What the cluster says of the summarizer (a STAND-IN API server, tests/support/kube_standin).
+SUMMARIZER = {
+    "apiVersion": "serving.kserve.io/v1beta1",
+    "kind": "InferenceService",
+    "metadata": {"name": "summarizer", "namespace": "llm-dev"},
+    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+}
 POOL = """
 ---
 apiVersion: controlplane.dev/v1alpha1
@@ -64,10 +74,30 @@ def push(svc: Service, message: str) -> str:
 
 
 def test_serve_renders_to_the_branch_and_a_revert_renders_back(service: Service) -> None:  # noqa: F811
+    validate_kserve(SUMMARIZER, "V1beta1InferenceService", "recorded")
+    with kubernetes_standin({("InferenceService", "llm-dev", "summarizer"): SUMMARIZER}) as api:
+        run(service, api)
+
+
+def run(service: Service, api: str) -> None:  # noqa: F811
+    service.stop()
+    service.env["TEST_KUBECONFIG"] = kubeconfig()
+    service.start()
     env = service.work / "environments/dev/environment.yaml"
-    env.write_text(env.read_text().replace("  targets:\n", "  targets:\n" + TARGET))
+    target = TARGET.format(api=api)
+    env.write_text(env.read_text().replace("  targets:\n", "  targets:\n" + target))
     (service.work / MODEL).write_text((service.work / MODEL).read_text() + POOL)
     first = push(service, "Run a summarizer on the a10 pool")
+    wait_for("the health of the summarizer", lambda: bool(service.status()["health"]))
+    [health] = service.status()["health"]
+    assert health == {
+        "target": "kubernetes",
+        "kind": "InferenceService",
+        "name": "summarizer",
+        "ready": True,
+        "reason": "Ready=True",
+        "sources": ["Model/summarizer", "GpuPool/a10"],
+    }
     text = rendered(service.origin, FILE)
     assert text.startswith(f"# Rendered by controlplane from commit {first}")
     manifest = yaml.safe_load(text)
@@ -95,10 +125,11 @@ def test_serve_renders_to_the_branch_and_a_revert_renders_back(service: Service)
     changed = sorted(
         line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
     )
+    header = "# Rendered by controlplane from commit {}: edit the config repository, not this file."
     assert changed == sorted(
         [
-            f"-# Rendered by controlplane from commit {first}: edit the config repository, not this file.",
-            f"+# Rendered by controlplane from commit {second}: edit the config repository, not this file.",
+            "-" + header.format(first),
+            "+" + header.format(second),
             "-      - --tensor-parallel-size=1",
             "+      - --tensor-parallel-size=2",
             "-          nvidia.com/gpu: '1'",
@@ -110,8 +141,10 @@ def test_serve_renders_to_the_branch_and_a_revert_renders_back(service: Service)
     assert int(git(service.origin, "rev-list", "--count", "rendered")) == int(renders) + 1
     # The pull request's plan shows the same manifest diff, beside the GPU and $ delta.
     comment = subprocess.run(
-        [sys.executable, "-m", "controlplane", "plan", str(service.work), "--env", "dev"]
-        + ["--rev", second, "--live-from", first, "--output", "markdown"],
+        [
+            *(sys.executable, "-m", "controlplane", "plan", str(service.work), "--env", "dev"),
+            *("--rev", second, "--live-from", first, "--output", "markdown"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -120,7 +153,8 @@ def test_serve_renders_to_the_branch_and_a_revert_renders_back(service: Service)
     manifests = comment.split("### controlplane plan: `dev`, target `kubernetes`")[1]
     assert "GPUs 1 → 2 (+1)" in manifests
     assert "`InferenceService/summarizer`" in manifests
-    assert "`spec.predictor.model.args[2]`: `\"--tensor-parallel-size=1\"` → `\"--tensor-parallel-size=2\"`" in manifests, manifests
+    args = '`spec.predictor.model.args[2]`: `"--tensor-parallel-size=1"`'
+    assert f'{args} → `"--tensor-parallel-size=2"`' in manifests, manifests
 
     # The rollback: a revert merged on main renders the previous manifest again.
     git(service.work, "revert", "--no-edit", second)

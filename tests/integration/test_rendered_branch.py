@@ -76,7 +76,7 @@ def test_a_branch_moved_by_someone_else_is_not_overwritten(tmp_path: Path) -> No
 
 
 def test_a_working_clone_gets_a_local_branch_and_its_checkout_is_untouched(tmp_path: Path) -> None:
-    _, mirror = origin_and_mirror(tmp_path)
+    _, _mirror = origin_and_mirror(tmp_path)
     work = tmp_path / "work"
     local = RenderedBranch(work, "rendered", "rendered/dev", push=False)
     local.write({"x.yaml": "x: 1\n"}, "render")
