@@ -14,7 +14,7 @@ import pytest
 from controlplane.errors import ForgeError
 from controlplane.forge import ForgeHttp, Gitea, GitHub, GitLab
 from tests.support.github_openapi import check_exchange, operation
-from tests.support.processes import free_port, git, running
+from tests.support.processes import bare_origin, free_port, running
 
 TOKEN = "forge-test-token"
 
@@ -33,25 +33,8 @@ class Recording(httpx.BaseTransport):
         return response
 
 
-def bare_repo(tmp: Path, branches: list[str]) -> Path:
-    origin, work = tmp / "origin.git", tmp / "work"
-    git(tmp, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(tmp, "clone", "-q", str(origin), str(work))
-    (work / "README.md").write_text("config\n")
-    git(work, "add", ".")
-    git(work, "commit", "-qm", "initial")
-    git(work, "push", "-q", "origin", "main")
-    for branch in branches:
-        git(work, "checkout", "-qb", branch, "main")
-        (work / f"{branch.replace('/', '-')}.txt").write_text(branch)
-        git(work, "add", ".")
-        git(work, "commit", "-qm", branch)
-        git(work, "push", "-q", "origin", branch)
-    return origin
-
-
 def test_the_github_client_speaks_githubs_published_api_to_the_stand_in(tmp_path: Path) -> None:
-    origin = bare_repo(tmp_path, ["rollback/prod/slo/abc", "feature"])
+    origin = bare_origin(tmp_path, ("rollback/prod/slo/abc", "feature"))
     with running(
         ["forge-standin", "--repo", str(origin), "--token", "env:FORGE_TOKEN"],
         free_port(),

@@ -10,19 +10,13 @@ import pytest
 
 from controlplane.errors import RepoError
 from controlplane.repo import RenderedBranch
-from tests.support.processes import git
+from tests.support.processes import bare_origin, git
 
 pytestmark = pytest.mark.integration
 
 
 def origin_and_mirror(tmp_path: Path) -> tuple[Path, Path]:
-    origin, work = tmp_path / "origin.git", tmp_path / "work"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    (work / "README.md").write_text("config\n")
-    git(work, "add", ".")
-    git(work, "commit", "-qm", "config")
-    git(work, "push", "-q", "origin", "main")
+    origin = bare_origin(tmp_path)
     mirror = tmp_path / "mirror.git"
     git(tmp_path, "clone", "-q", "--bare", str(origin), str(mirror))
     return origin, mirror

@@ -28,6 +28,25 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def bare_origin(tmp: Path, branches: tuple[str, ...] = ()) -> Path:
+    """A bare `origin.git` under `tmp` with one commit on main (and one on each branch), pushed
+    from a clone at `tmp/work`."""
+    origin, work = tmp / "origin.git", tmp / "work"
+    git(tmp, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp, "clone", "-q", str(origin), str(work))
+    (work / "README.md").write_text("config\n")
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "initial")
+    git(work, "push", "-q", "origin", "main")
+    for branch in branches:
+        git(work, "checkout", "-qb", branch, "main")
+        (work / f"{branch.replace('/', '-')}.txt").write_text(branch)
+        git(work, "add", ".")
+        git(work, "commit", "-qm", branch)
+        git(work, "push", "-q", "origin", branch)
+    return origin
+
+
 @contextmanager
 def running(
     args: list[str], port: int, env: dict[str, str] | None = None, log: Path | None = None
