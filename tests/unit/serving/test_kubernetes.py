@@ -190,3 +190,24 @@ def test_validate_locates_a_gap_in_the_environment_file(config: Path) -> None:
     problems = [p for p in result.problems if p.path == "spec.adapter.uri"]
     assert problems, result.problems
     assert all(p.file == "environments/staging/models.yaml" and p.line > 1 for p in problems)
+
+
+def test_a_custom_folder_and_branch_are_where_argo_cd_and_flux_look() -> None:
+    state = engine.desired_state(REPO, "prod")
+    config = target(path="clusters/prod", branch="deploy")
+    by_kind = {o.kind: o.document for o in kubernetes.manifests(config, state)}
+    assert by_kind["Application"]["spec"]["source"]["path"] == "clusters/prod/models"
+    assert by_kind["Application"]["spec"]["source"]["targetRevision"] == "deploy"
+    assert by_kind["GitRepository"]["spec"]["ref"] == {"branch": "deploy"}
+    assert by_kind["Kustomization"]["spec"]["path"] == "./clusters/prod/models"
+    assert config.folder("prod") == "clusters/prod"
+    assert target().folder("prod") == "rendered/prod"
+
+
+def test_the_deployment_layout_runs_the_configured_image() -> None:
+    state = engine.desired_state(REPO, "staging")
+    config = target(layout="deployment", vllmImage="registry.example.com/vllm:0.11")
+    [deployment, *_] = [o for o in kubernetes.manifests(config, state) if o.kind == "Deployment"]
+    [container] = deployment.document["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example.com/vllm:0.11"
+    assert container["command"] == ["vllm", "serve"]
