@@ -57,6 +57,20 @@ spec:
   pool: a10
   maxModelLen: 8192
 """
+L40S = """
+---
+apiVersion: controlplane.dev/v1alpha1
+kind: GpuPool
+metadata:
+  name: l40s
+spec:
+  accelerator: nvidia-l40s
+  gpuMemoryGib: 48
+  gpusPerNode: 4
+  maxNodes: 2
+  pricePerGpuHour: 1.9
+  labels: {node.kubernetes.io/instance-type: g6e.12xlarge}
+"""
 
 
 def rendered(origin: Path, path: str) -> str:
@@ -170,3 +184,38 @@ def run(service: Service, api: str) -> None:  # noqa: F811
     readme.write_text("notes\n")
     push(service, "A note, no config change")
     assert git(service.origin, "rev-list", "--count", "rendered") == count
+
+    # A LoRA adapter: KServe downloads it beside the base model, vLLM loads it.
+    model.write_text(
+        model.read_text().replace(
+            "  maxModelLen: 8192\n",
+            "  maxModelLen: 8192\n  adapter: {name: digest, uri: 's3://models/digest-v1/'}\n",
+        )
+    )
+    push(service, "A digest adapter for the summarizer")
+    predictor = yaml.safe_load(rendered(service.origin, FILE))["spec"]["predictor"]
+    assert predictor["storageUris"] == [
+        {"mountPath": "/mnt/models/base", "uri": "hf://Qwen/Qwen2.5-7B-Instruct"},
+        {"mountPath": "/mnt/models/adapters/digest", "uri": "s3://models/digest-v1/"},
+    ]
+    assert "--lora-modules=digest=/mnt/models/adapters/digest" in predictor["model"]["args"]
+
+    # Another pool: the node selector and the accelerator move with it, nothing else.
+    (service.work / MODEL).write_text(
+        (service.work / MODEL).read_text().replace("pool: a10\n", "pool: l40s\n") + L40S
+    )
+    push(service, "Move the summarizer to the L40S pool")
+    diff = git(service.origin, "diff", "rendered~1", "rendered", "--", FILE)
+    moved = [
+        line
+        for line in diff.splitlines()
+        if line[:1] in "+-" and line[:3] not in ("+++", "---") and "# Rendered by" not in line
+    ]
+    assert sorted(moved) == sorted(
+        [
+            "-    controlplane.dev/accelerator: nvidia-a10g",
+            "+    controlplane.dev/accelerator: nvidia-l40s",
+            "-      node.kubernetes.io/instance-type: g5.12xlarge",
+            "+      node.kubernetes.io/instance-type: g6e.12xlarge",
+        ]
+    ), diff
