@@ -9,6 +9,9 @@ from controlplane.serving import unsupported
 from controlplane.spec import Budget, Consumer, Environment, Guardrail, Model, Route
 from controlplane.validate.rules import EnvironmentResources
 
+# The targets that serve requests: Routes, Guardrails, Budgets and Consumers need one of them.
+ROUTING = ("gateway", "litellm")
+
 
 def check_target_support(env: EnvironmentResources) -> Iterator[Problem]:
     environments = [e.resource for e in env.of_kind(Environment)]
@@ -22,6 +25,16 @@ def check_target_support(env: EnvironmentResources) -> Iterator[Problem]:
     guardrails = [g.resource for g in env.of_kind(Guardrail) if isinstance(g.resource, Guardrail)]
     budgets = [b.resource for b in env.of_kind(Budget) if isinstance(b.resource, Budget)]
     consumers = [c.resource for c in env.of_kind(Consumer) if isinstance(c.resource, Consumer)]
+    if not any(t.type in ROUTING for t in environment.spec.targets):
+        for kind in (Route, Guardrail, Budget, Consumer):
+            for item in env.of_kind(kind):
+                yield item.problem(
+                    ("spec",),
+                    f"a {kind.KIND} in an environment whose targets route no requests",
+                    "a gateway or litellm target beside it: vllm and kubernetes targets run "
+                    "models, they do not route, guard or meter requests",
+                    Rule.TARGET,
+                )
     for target in environment.spec.targets:
         for gap in unsupported(target, models, routes, guardrails, budgets, consumers):
             item = by_ref[gap.resource]

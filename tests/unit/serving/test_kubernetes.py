@@ -211,3 +211,18 @@ def test_the_deployment_layout_runs_the_configured_image() -> None:
     [container] = deployment.document["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "registry.example.com/vllm:0.11"
     assert container["command"] == ["vllm", "serve"]
+
+
+def test_routes_need_a_target_that_routes_requests(config: Path) -> None:
+    edit(
+        config,
+        "environments/staging/environment.yaml",
+        "    - type: gateway\n      url: https://llm-gateway.staging.example.com\n"
+        "      token: env:CONTROLPLANE_GATEWAY_TOKEN\n",
+        f"    - type: kubernetes\n      namespace: llm\n      repoUrl: {REPO_URL}\n",
+    )
+    result = validate(config, ["staging"])
+    unrouted = [p for p in result.problems if "route no requests" in p.found]
+    assert {p.file for p in unrouted} >= {"environments/staging/routes.yaml"}, result.problems
+    assert all("gateway or litellm target" in p.expected for p in unrouted)
+    assert all(p.line > 1 for p in unrouted)
