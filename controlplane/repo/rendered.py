@@ -17,6 +17,7 @@ from pathlib import Path
 
 import git
 
+from controlplane.errors import RepoError
 from controlplane.repo.errors import GIT_ERRORS, git_failure
 from controlplane.repo.worktree import committer
 
@@ -41,6 +42,11 @@ class RenderedBranch:
     def _repo(self) -> git.Repo:
         try:
             return git.Repo(self.repository)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
+            raise RepoError(
+                f"{self.repository} is not a git repository: rendered manifests are committed to "
+                f"branch {self.branch!r} of the config repository, so plan and apply from a clone"
+            ) from exc
         except GIT_ERRORS as exc:
             raise git_failure(f"cannot open the config repository {self.repository}", exc) from exc
 
