@@ -77,5 +77,5 @@ def test_a_working_clone_gets_a_local_branch_and_its_checkout_is_untouched(tmp_p
     assert git(work, "status", "--porcelain") == ""
     assert git(work, "rev-parse", "--abbrev-ref", "HEAD") == "main"
     assert git(work, "show", "rendered:rendered/dev/x.yaml") == "x: 1"
-    with pytest.raises(RepoError, match="is not a git repository: .* plan and apply from a clone"):
+    with pytest.raises(RepoError, match=r"is not a git repository: .* plan and apply from a clone"):
         RenderedBranch(tmp_path / "nothing", "rendered", "x", push=False).read()
