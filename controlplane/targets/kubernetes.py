@@ -81,17 +81,20 @@ class KubernetesDriver:
             raise TargetError(f"kubernetes {self.name!r}: {exc}") from exc
         objects = []
         for path, text in sorted(files.items()):
+            if not path.endswith(".yaml"):
+                continue
             try:
                 document = yaml.safe_load(text)
-            except yaml.YAMLError as exc:
-                raise TargetError(
-                    f"kubernetes {self.name!r}: {path} on the rendered branch is not YAML: {exc}"
-                ) from exc
-            if not isinstance(document, dict) or path != kubernetes.file_name(
-                str(document.get("kind")), str((document.get("metadata") or {}).get("name"))
-            ):
-                continue  # not a file controlplane wrote: left alone, never deleted
-            objects.append(Managed(document["kind"], document["metadata"]["name"], document))
+            except yaml.YAMLError:
+                continue  # not ours, or ours broken by hand: a create writes it again
+            metadata = document.get("metadata") if isinstance(document, dict) else None
+            name = metadata.get("name") if isinstance(metadata, dict) else None
+            kind = document.get("kind") if isinstance(document, dict) else None
+            if not isinstance(kind, str) or not isinstance(name, str):
+                continue  # not a manifest controlplane wrote: left alone, never deleted
+            if path != kubernetes.file_name(kind, name):
+                continue  # a file of someone else's in the folder: left alone too
+            objects.append(Managed(kind, name, document))
         return LiveState(resources=(), version=version_of(objects), objects=tuple(objects))
 
     def wanted(self, desired: DesiredState, live: LiveState) -> Sequence[Managed]:

@@ -4,6 +4,7 @@ change of the config means, and what a layout cannot express refused at validate
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,46 @@ def test_routes_need_a_target_that_routes_requests(config: Path) -> None:
     assert {p.file for p in unrouted} >= {"environments/staging/routes.yaml"}, result.problems
     assert all("gateway or litellm target" in p.expected for p in unrouted)
     assert all(p.line > 1 for p in unrouted)
+
+
+class Folder:
+    """The rendered folder in memory, as the driver's store."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = dict(files)
+        self.commits: list[str] = []
+
+    def read(self) -> dict[str, str]:
+        return dict(self.files)
+
+    def write(self, files: Mapping[str, str], message: str) -> str | None:
+        self.files = dict(files)
+        self.commits.append(message)
+        return str(len(self.commits))
+
+
+def test_files_of_someone_else_in_the_folder_are_left_alone() -> None:
+    from controlplane.targets.kubernetes import KubernetesDriver
+
+    prod = replace(engine.desired_state(REPO, "prod"), commit="abc123")
+    hand = {
+        "README.md": "# not yaml: [",
+        "notes.yaml": "metadata: just a string\n",
+        "broken.yaml": "a: [unclosed\n",
+        "models/inferenceservice-chat-v1.yaml": ": : not yaml",
+    }
+    folder = Folder(hand)
+    driver = KubernetesDriver(target(), folder)
+    live = driver.read()
+    assert live.objects == ()
+    plan = compute_plan(prod, live, kubernetes.KINDS, driver.wanted(prod, live))
+    driver.apply_all(plan.changes)
+    assert folder.files["README.md"] == hand["README.md"]  # kept
+    assert folder.files["notes.yaml"] == hand["notes.yaml"]
+    written = folder.files["models/inferenceservice-chat-v1.yaml"]  # ours, broken: rewritten
+    assert written.startswith("# Rendered by controlplane from commit abc123")
+    assert {o.name for o in driver.read().objects} >= {"chat-v1", "chat-v2", "chat-small"}
+    assert folder.commits == [
+        "Render GpuPool/h100, GpuPool/l4, Model/chat-small, Model/chat-v1, Model/chat-v2 from "
+        "commit abc123"
+    ]
