@@ -42,10 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     desired = engine.desired_state(args.path, args.env, args.rev)
     if args.live_from is not None:
-        plans = [
-            engine.plan_as_if_applied(desired, args.path, args.live_from),
-            *engine.manifests_as_if_applied(desired, args.path, args.live_from),
-        ]
+        plans = engine.plans_as_if_applied(desired, args.path, args.live_from)
     else:
         plans = [
             p.plan

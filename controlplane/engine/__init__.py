@@ -1,7 +1,7 @@
 """The engine: the one package that composes the pure core with the adapters.
 
 Desired state from a config repository (`desired_state`, `validate`), plans per target
-(`plan_targets`, `plan_as_if_applied`), the apply executors (`apply_plan`, `dry_run`), adapters
+(`plan_targets`, `plans_as_if_applied`), the apply executors (`apply_plan`, `dry_run`), adapters
 built from an Environment (`targets_for`, `forge_for`, `metric_source_for`, always batched), and
 remediation (`Rollbacker`, `rollback_now`). The CLI, the reconciler, the policy runner and the
 API call these, and compose nothing of the kind themselves.
@@ -31,10 +31,9 @@ if TYPE_CHECKING:  # for type checkers; at run time, __getattr__ below loads eac
     from controlplane.engine.manual import rollback_now as rollback_now
     from controlplane.engine.planning import TargetPlan as TargetPlan
     from controlplane.engine.planning import health_of as health_of
-    from controlplane.engine.planning import manifests_as_if_applied as manifests_as_if_applied
-    from controlplane.engine.planning import plan_as_if_applied as plan_as_if_applied
     from controlplane.engine.planning import plan_target as plan_target
     from controlplane.engine.planning import plan_targets as plan_targets
+    from controlplane.engine.planning import plans_as_if_applied as plans_as_if_applied
     from controlplane.engine.remediation import Rollbacker as Rollbacker
     from controlplane.engine.remediation import RollbackResult as RollbackResult
 
@@ -54,8 +53,7 @@ _MODULE_OF = {
     "rollback_now": "manual",
     "TargetPlan": "planning",
     "health_of": "planning",
-    "manifests_as_if_applied": "planning",
-    "plan_as_if_applied": "planning",
+    "plans_as_if_applied": "planning",
     "plan_target": "planning",
     "plan_targets": "planning",
     "Rollbacker": "remediation",

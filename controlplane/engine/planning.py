@@ -41,32 +41,30 @@ def health_of(desired: DesiredState, targets: Sequence[Target]) -> list[dict[str
     ]
 
 
-def manifests_as_if_applied(desired: DesiredState, root: Path, rev: str) -> list[Plan]:
-    """For each kubernetes target, the manifest changes relative to `rev`, as the rendered
-    branch will see them once this is applied (a pull request's manifest diff)."""
-    targets = [t for t in desired.environment.spec.targets if isinstance(t, KubernetesTargetConfig)]
-    if not targets:
-        return []
+def plans_as_if_applied(desired: DesiredState, root: Path, rev: str) -> list[Plan]:
+    """What a pull request changes relative to its base `rev`, as if the base were live: the
+    environment's resources, then, for each kubernetes target, the manifests its rendered branch
+    will change (beside the same GPU and $ delta). An environment new since `rev` is planned
+    against nothing. The base is read once."""
+    empty = LiveState(resources=())
     base = (
         desired_state(root, desired.name, rev)
         if desired.name in load(root, rev).environments
         else None
     )
-    capacity = plan_as_if_applied(desired, root, rev).capacity  # the GPUs and $ the change moves
-    plans = []
-    for config in targets:
+    resources = (
+        compute_plan(desired, simulate(compute_plan(base, empty), empty))
+        if base is not None
+        else compute_plan(desired, empty)
+    )
+    plans = [resources]
+    for config in desired.environment.spec.targets:
+        if not isinstance(config, KubernetesTargetConfig):
+            continue
         before = tuple(kubernetes.manifests(config, base)) if base is not None else ()
         live = LiveState(resources=(), objects=before)
         plan = compute_plan(desired, live, kubernetes.KINDS, kubernetes.manifests(config, desired))
-        plans.append(plan.model_copy(update={"target": config.name, "capacity": capacity}))
+        plans.append(
+            plan.model_copy(update={"target": config.name, "capacity": resources.capacity})
+        )
     return plans
-
-
-def plan_as_if_applied(desired: DesiredState, root: Path, rev: str) -> Plan:
-    """The plan against the config at `rev` as if it were live: what a pull request changes
-    relative to its base. An environment new since `rev` is planned against nothing."""
-    empty = LiveState(resources=())
-    if desired.name not in load(root, rev).environments:
-        return compute_plan(desired, empty)
-    base = desired_state(root, desired.name, rev)
-    return compute_plan(desired, simulate(compute_plan(base, empty), empty))
