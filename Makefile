@@ -71,6 +71,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/policy_bench.py
 	$(BIN)/python benchmarks/canary_bench.py
 	$(BIN)/python benchmarks/canary_bench.py --scale 1000
+	$(BIN)/python benchmarks/experiment_bench.py
 	$(BIN)/python benchmarks/rollback_bench.py
 	$(BIN)/python benchmarks/cache_bench.py
 	$(BIN)/python benchmarks/detectors_bench.py

@@ -1,5 +1,6 @@
-"""Benchmark of judgement: how often the shipped canary policy rolls back a healthy canary, and
-how soon it catches a real regression.
+"""Benchmark of judgement: how often the shipped canary policy rolls back a healthy canary, how
+soon it catches a real regression, and how often it would promote a canary that is exactly as
+much worse as it allows (a PASS there is a false promotion: promotion PRs open on PASS only).
 
 Many rollouts are simulated (one route each, or 60 routes per policy where the scenario says so)
 and backfilled into a real Prometheus with promtool: the gateway's metric names, labels and
@@ -20,6 +21,7 @@ The runner's speed is measured apart, with --scale N: N healthy canaries at 10k/
 each, and the time of each of the hour's ticks (the history holding every earlier result).
 
 Run: .venv/bin/python benchmarks/canary_bench.py [--healthy 400] [--regressed 100] [--seed 2026]
+                                                 [--only TEXT]  (scenarios whose name has TEXT)
      .venv/bin/python benchmarks/canary_bench.py --scale 1000
 """
 
@@ -104,6 +106,11 @@ def scenarios(healthy: int, regressed: int) -> list[Scenario]:
             10_000,
             True,
             routes_per_policy=ROUTES_PER_SHARED_POLICY,
+        ),
+        # At exactly the allowed increase: a PASS here is a false promotion.
+        Scenario("+10% TTFT (the allowed), 10k/h", healthy, 10_000, False, ttft=1.1),
+        Scenario(
+            "+0.15 points errors (the allowed), 10k/h", healthy, 10_000, False, error_points=0.15
         ),
         Scenario("+20% TTFT, 10k/h", regressed, 10_000, False, ttft=1.2),
         Scenario("+50% TTFT, 10k/h", regressed, 10_000, False, ttft=1.5),
@@ -419,7 +426,8 @@ def report(groups: dict[Scenario, list[Rollout]], verdicts: Verdicts, spec: dict
         "upper 95%",
         "within 15 min of enough samples",
         "median minutes to rollback",
-        "passed (median minute)",
+        "passed = promoted (median minute)",
+        "upper 95% (promoted)",
         "naive: rolled back",
         "naive: median minutes",
     )
@@ -441,11 +449,16 @@ def report(groups: dict[Scenario, list[Rollout]], verdicts: Verdicts, spec: dict
         naive_looks = [x for x in (naive(r, spec) for r in rollouts) if x is not None]
         median = f"{statistics.median(looks):.0f}" if looks else "-"
         naive_median = f"{statistics.median(naive_looks):.0f}" if naive_looks else "-"
-        passed = f"{len(passes) / n:.0%} ({statistics.median(passes):.0f})" if passes else "0%"
+        passed = (
+            f"{len(passes) / n:.1%} ({len(passes)}; minute {statistics.median(passes):.0f})"
+            if passes
+            else "0.0% (0)"
+        )
         within = "-" if scenario.healthy else f"{quick / n:.0%}"
         print(
             f"| {scenario.name} | {n} | {len(looks) / n:.1%} ({len(looks)}) | "
             f"{upper_95(len(looks), n):.1%} | {within} | {median} | {passed} | "
+            f"{upper_95(len(passes), n):.1%} | "
             f"{len(naive_looks) / n:.1%} ({len(naive_looks)}) | {naive_median} |"
         )
 
@@ -455,6 +468,7 @@ def main() -> None:
     parser.add_argument("--healthy", type=int, default=400, help="rollouts per healthy scenario")
     parser.add_argument("--regressed", type=int, default=100, help="rollouts per regression")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--only", metavar="TEXT", help="only scenarios whose name has TEXT")
     parser.add_argument(
         "--scale", type=int, metavar="N", help="only time ticks of N canary policies"
     )
@@ -463,7 +477,7 @@ def main() -> None:
     chosen = (
         [Scenario("scale", args.scale, 10_000, True)]
         if args.scale
-        else scenarios(args.healthy, args.regressed)
+        else [s for s in scenarios(args.healthy, args.regressed) if (args.only or "") in s.name]
     )
     groups = {
         s: [simulate(s, number, i, rng) for i in range(s.rollouts)]

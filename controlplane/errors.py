@@ -18,6 +18,7 @@ this module::
     │       └── StaleLiveState   live changed between the plan and the apply; nothing applied
     ├── MetricsUnavailable       a metrics query failed; the result is unknown, never a failure
     ├── ForgeError               the forge refused or could not be reached
+    ├── NotificationError        a notification receiver refused or could not be reached
     ├── ServiceUnavailable       a running `controlplane serve` cannot be reached or refused
     └── DemoError                a stage of `controlplane demo` did not happen in time
 
@@ -156,6 +157,15 @@ class MetricsUnavailable(ControlPlaneError):
 
 class ForgeError(ControlPlaneError):
     """The forge refused or could not be reached; the message says which and why."""
+
+
+class NotificationError(ControlPlaneError):
+    """A notification was not delivered (the receiver refused it or could not be reached); the
+    message never holds the receiver's credential. `tries`: how many sends were made."""
+
+    def __init__(self, message: str, tries: int = 0) -> None:
+        super().__init__(message)
+        self.tries = tries
 
 
 class ServiceUnavailable(ControlPlaneError):

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("plan", "show what apply would change on the environment's live targets"),
     "apply": ("apply", "change the environment's live targets to match the config"),
     "evaluate": ("evaluate", "evaluate SLO, cost and canary policies against Prometheus"),
+    "alerts": ("alerts", "render the SLO policies as Prometheus recording and alerting rules"),
+    "experiment": ("experiment", "report on an A/B experiment of a route's variants"),
     "serve": ("serve", "run the reconciler service: API, webhook, polling, history"),
     "status": ("status", "show each environment's sync status from a running service"),
     "rollback": (

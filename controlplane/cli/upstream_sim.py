@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.9,
         help="mean token probability of answers asked with logprobs ('hard' prompts: a third)",
     )
+    parser.add_argument(
+        "--reply",
+        metavar="TEXT",
+        help="answer TEXT to every request instead of the echo (e.g. a judge's '{\"score\": 0.8}')",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         stream_usage=not args.no_stream_usage,
         confidence=args.confidence,
         api_key=os.environ.get(args.api_key_env) if args.api_key_env else None,
+        reply=args.reply,
     )
     print(f"upstream SIMULATOR (not a model) on http://{args.host}:{args.port}/v1", flush=True)
     serve_simulator(args.host, args.port, settings)

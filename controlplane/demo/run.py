@@ -311,9 +311,10 @@ class Demo:
             sha = self.canary()
             self.webhook()
             self.wait("the canary commit to be applied", self.synced(sha), 60)
+            canary = self.live_route().get("canary") or {}
             self.say(
                 f"pushed {sha[:12]} 'Canary chat-canary at 30% on chat' + signed webhook: "
-                f"live canary {self.live_route().get('canary')}"
+                f"live canary {canary.get('model')} at {canary.get('percent'):g}%"
             )
             self.watch_until_rollback()
             self.features()

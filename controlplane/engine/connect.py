@@ -5,7 +5,7 @@ the config, so only where the operator allows and only for the destination it is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import assert_never
@@ -15,8 +15,8 @@ from controlplane.errors import ConfigError
 from controlplane.forge import CLIENTS, Forge, ForgeHttp
 from controlplane.policy import DIALECTS, Dialect
 from controlplane.prometheus import BatchingSource, PrometheusClient
-from controlplane.repo import RenderedBranch
-from controlplane.spec import Environment
+from controlplane.repo import GitMirror, RenderedBranch
+from controlplane.spec import DesiredState, Environment
 from controlplane.spec.environment import (
     ForgeConfig,
     GatewayTargetConfig,
@@ -39,6 +39,14 @@ class ConfigRepository:
     path: Path
     push: bool = False
     git_env: Mapping[str, str] = field(default_factory=dict)
+
+
+def mirror_targets(mirror: GitMirror) -> Callable[[DesiredState], list[Target]]:
+    """Targets for a desired state, rendered manifests going to the mirror's origin: what the
+    service's reconciler, rollbacks and promotions plan against."""
+    return lambda desired: targets_for(
+        desired.environment, ConfigRepository(mirror.path, True, mirror.git_env())
+    )
 
 
 def targets_for(

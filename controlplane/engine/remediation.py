@@ -16,22 +16,19 @@ from datetime import datetime
 from pathlib import Path
 
 from controlplane.engine.breach import SeriesSource, breach_start
-from controlplane.engine.config import desired_state
 from controlplane.engine.connect import (
-    ConfigRepository,
     forge_for,
     metric_source_for,
-    targets_for,
+    mirror_targets,
 )
-from controlplane.engine.planning import plan_targets
-from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
+from controlplane.engine.pull_requests import open_pull_request, plan_markdown, validated
+from controlplane.errors import ConfigError, ControlPlaneError
 from controlplane.forge import Forge, PullRequest
 from controlplane.history import AttemptResult, History
 from controlplane.policy import Evaluation
 from controlplane.render import (
     render_body,
     render_commit_message,
-    render_plan_markdown,
     render_pull_request_file,
     render_title,
 )
@@ -79,11 +76,7 @@ class Rollbacker:
         self.history = history
         self.out_dir = out_dir
         self.dry_run = dry_run
-        self._targets = targets or (
-            lambda d: targets_for(
-                d.environment, ConfigRepository(mirror.path, True, mirror.git_env())
-            )
-        )
+        self._targets = targets or mirror_targets(mirror)
         self._forge = forge
         self._source = source
         self._clock = clock
@@ -154,9 +147,9 @@ class Rollbacker:
             )
         sha = found.commit_sha
         try:
-            duplicate = self._open_duplicate(env, policy.name, sha, forge_config, dry)
+            duplicate, pull = self._open_duplicate(env, policy.name, sha, forge_config, dry)
             if duplicate:
-                return RollbackResult(Decision.DUPLICATE, duplicate)
+                return RollbackResult(Decision.DUPLICATE, duplicate, pull=pull)
             return self._propose(
                 state, policy, evaluation, breach, found, forge_config, dry, now, manual
             )
@@ -185,7 +178,7 @@ class Rollbacker:
             )
             if not work.changed():
                 return self._already_reverted(env, policy.name, found.commit_sha, now, base.sha)
-            desired = self._validated(work.path, env)
+            desired = validated(work.path, env, "rollback")
             proposal = Proposal(
                 environment=env,
                 policy=policy.name,
@@ -201,7 +194,7 @@ class Rollbacker:
                 strategy_note=note,
                 branch=branch_name(env, policy.name, found.commit_sha),
                 base=forge_config.base_branch if forge_config else self.mirror.branch,
-                plan_markdown=self._plan(desired),
+                plan_markdown=plan_markdown(desired, self._targets),
                 prometheus_url=_prometheus_url(state),
                 labels=proposal_labels(env, tuple(forge_config.labels) if forge_config else ()),
             )
@@ -242,13 +235,16 @@ class Rollbacker:
 
     def _open_duplicate(
         self, env: str, policy: str, sha: str, forge_config: ForgeConfig | None, dry: bool
-    ) -> str:
-        """Why a new PR would duplicate an open one; empty when it would not."""
+    ) -> tuple[str, PullRequest | None]:
+        """Why a new PR would duplicate an open one, and that one; empty when it would not."""
         if dry or forge_config is None:
             for row in self.history.rollbacks(env, policy, (Decision.DRY_RUN,), 1):
                 if row.commit_sha == sha:
-                    return f"a dry-run rollback of {sha[:12]} is already written ({row.detail})"
-            return ""
+                    return (
+                        f"a dry-run rollback of {sha[:12]} is already written ({row.detail})",
+                        None,
+                    )
+            return "", None
         for pull in self._forge(forge_config).open_pull_requests():
             marker = marker_of(pull.body)
             if marker is None:
@@ -258,26 +254,13 @@ class Rollbacker:
                 policy,
                 sha,
             ):
-                return f"pull request #{pull.number} is already open for {sha[:12]}: {pull.url}"
+                return (
+                    f"pull request #{pull.number} is already open for {sha[:12]}: {pull.url}",
+                    pull,
+                )
             if marker.get("environment") == env and sha in marker.get("reverts", []):
-                return f"pull request #{pull.number} already reverts {sha[:12]}: {pull.url}"
-        return ""
-
-    def _validated(self, folder: Path, env: str) -> DesiredState:
-        try:
-            return desired_state(folder, env)
-        except InvalidConfig as exc:
-            raise InvalidConfig(
-                exc.problems,
-                "the rollback does not validate, so it was not pushed:\n" + exc.report.strip(),
-            ) from exc
-
-    def _plan(self, desired: DesiredState) -> str:
-        try:
-            planned = plan_targets(desired, self._targets(desired))
-        except (ControlPlaneError, TargetError) as exc:
-            return f"_The live state could not be read, so there is no plan: {exc}_"
-        return "\n".join(render_plan_markdown(p.plan) for p in planned)
+                return f"pull request #{pull.number} already reverts {sha[:12]}: {pull.url}", pull
+        return "", None
 
     def _already_reverted(
         self, env: str, policy: str, sha: str, now: datetime, base: str
@@ -311,8 +294,16 @@ class Rollbacker:
     def _open(self, proposal: Proposal, forge_config: ForgeConfig, now: datetime) -> RollbackResult:
         forge = self._forge(forge_config)
         title = render_title(proposal)
-        pull = forge.create_pull_request(
-            proposal.branch, proposal.base, title, render_body(proposal)
+        extra = {"environment": proposal.environment, "policy": proposal.policy}
+        pull = open_pull_request(
+            forge,
+            forge_config,
+            proposal.branch,
+            proposal.base,
+            title,
+            render_body(proposal),
+            list(proposal.labels),
+            extra,
         )
         self.history.record_rollback(
             proposal.environment,
@@ -325,13 +316,6 @@ class Rollbacker:
             pull.number,
             pull.url,
         )
-        extra = {"environment": proposal.environment, "policy": proposal.policy}
-        try:  # the PR is open and recorded; labels and reviewers are best effort
-            forge.add_labels(pull.number, list(proposal.labels))
-            if forge_config.reviewers:
-                forge.request_reviewers(pull.number, list(forge_config.reviewers))
-        except ControlPlaneError as exc:
-            log.warning("rollback PR #%d: %s", pull.number, exc, extra=extra)
         log.warning("rollback PR opened: %s", pull.url, extra={**extra, "pr": pull.number})
         return RollbackResult(Decision.OPENED, f"opened #{pull.number}: {pull.url}", proposal, pull)
 

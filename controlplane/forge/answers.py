@@ -27,6 +27,7 @@ class GitHubPull(_Answer):
     body: str | None = None
     state: str = ""
     labels: list[Named] = Field(default_factory=list)
+    merged_at: str | None = None
 
 
 class GitLabMergeRequest(_Answer):

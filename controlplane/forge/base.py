@@ -16,6 +16,7 @@ class PullRequest:
     body: str
     open: bool
     labels: tuple[str, ...] = ()
+    merged: bool = False
 
 
 class Forge(Protocol):
@@ -34,3 +35,7 @@ class Forge(Protocol):
     def request_reviewers(self, number: int, reviewers: list[str]) -> None: ...
 
     def comment(self, number: int, body: str) -> None: ...
+
+    def merge_pull_request(self, number: int, title: str) -> None:
+        """Merge it with a merge commit (auto-merge of promotions), as a reviewer would."""
+        ...

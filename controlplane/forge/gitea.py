@@ -35,3 +35,11 @@ class Gitea(GitHub):
             f"{self.repo}/issues/{number}/labels",
             json={"labels": [known[name] for name in labels]},
         )
+
+    def merge_pull_request(self, number: int, title: str) -> None:
+        # Gitea merges with POST and a `Do` style instead of GitHub's PUT.
+        self.http.request(
+            "POST",
+            f"{self.repo}/pulls/{number}/merge",
+            json={"Do": "merge", "MergeTitleField": title},
+        )

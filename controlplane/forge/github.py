@@ -59,6 +59,13 @@ class GitHub:
     def comment(self, number: int, body: str) -> None:
         self.http.request("POST", f"{self.repo}/issues/{number}/comments", json={"body": body})
 
+    def merge_pull_request(self, number: int, title: str) -> None:
+        self.http.request(
+            "PUT",
+            f"{self.repo}/pulls/{number}/merge",
+            json={"commit_title": title, "merge_method": "merge"},
+        )
+
 
 def _pull(item: GitHubPull) -> PullRequest:
     return PullRequest(
@@ -70,4 +77,5 @@ def _pull(item: GitHubPull) -> PullRequest:
         body=item.body or "",
         open=item.state == "open",
         labels=tuple(label.name for label in item.labels),
+        merged=item.merged_at is not None,
     )

@@ -66,6 +66,13 @@ class GitLab:
             "PUT", f"{self.project}/merge_requests/{number}", json={"reviewer_ids": ids}
         )
 
+    def merge_pull_request(self, number: int, title: str) -> None:
+        self.http.request(
+            "PUT",
+            f"{self.project}/merge_requests/{number}/merge",
+            json={"merge_commit_message": title},
+        )
+
     def comment(self, number: int, body: str) -> None:
         self.http.request(
             "POST", f"{self.project}/merge_requests/{number}/notes", json={"body": body}
@@ -82,4 +89,5 @@ def _merge_request(item: GitLabMergeRequest) -> PullRequest:
         body=item.description or "",
         open=item.state == "opened",
         labels=tuple(item.labels),
+        merged=item.state == "merged",
     )

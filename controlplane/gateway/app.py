@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,10 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from controlplane import __version__
 from controlplane.errors import ConfigError
-from controlplane.gateway import admin, proxy
+from controlplane.gateway import admin, feedback, proxy
 from controlplane.gateway.audit import AuditLog, AuditSettings
 from controlplane.gateway.budgets import SpendLedger
 from controlplane.gateway.caching import ResponseCache
+from controlplane.gateway.judges import WORKERS, JudgeQueue
+from controlplane.gateway.judging import judge_answers
 from controlplane.gateway.state import GatewayState, load_snapshot
 from controlplane.http_limits import Limits, detail_body, protect
 from controlplane.http_server import serve_http
@@ -75,9 +78,18 @@ def create_app(
         )
         async with httpx.AsyncClient(limits=limits) as client:
             state.client = client
+            queue = state.judges = JudgeQueue()
+            judges = [
+                asyncio.create_task(judge_answers(state, queue), name=f"judge-{i}")
+                for i in range(WORKERS)
+            ]
             try:
                 yield
             finally:
+                state.judges = None  # answers given from now on are not graded
+                for task in judges:
+                    task.cancel()
+                await asyncio.gather(*judges, return_exceptions=True)
                 state.ledger.save()
                 state.cache.close()
                 if state.audit is not None:
@@ -93,6 +105,7 @@ def create_app(
     protect(app, limits or Limits(), error_body)
     app.include_router(admin.router)
     app.include_router(proxy.router)
+    app.include_router(feedback.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.gateway import tokens
+from controlplane.gateway.answered import Answered
 from controlplane.gateway.auth import Caller
 from controlplane.gateway.budgets import Usage
+from controlplane.gateway.judges import ANSWER_CHARS, JudgeJob, conversation_text, sampled
 from controlplane.gateway.routing import Arm
 from controlplane.gateway.snapshot import Snapshot
 from controlplane.gateway.state import GatewayState
@@ -51,6 +53,9 @@ class Call:
     error: str | None = None
     messages: list[Any] = field(default_factory=list)  # as sent upstream, after guardrails
     answer: str | None = None
+    rateable: bool = False  # a chat answer: feedback may rate it, the route's judge grade it
+    client_request_id: str | None = None  # the client's own id for the request, if it sent one
+    judges: str | None = None  # set on the judge's own call: the request id it grades
 
     def labels(self) -> dict[str, str]:
         """Metric labels; `model` is what answered: a model's name, or `cache` for a hit (so a
@@ -119,6 +124,8 @@ class Call:
             m.e2e.labels(**labels).observe(elapsed)
             if self.estimated:
                 m.estimated_usage.labels(route=labels["route"], model=labels["model"]).inc()
+            if status == 200 and self.rateable:
+                self._answered(self.route, labels)
         audit = self.state.audit
         if audit is None:
             return
@@ -143,7 +150,31 @@ class Call:
             "fallbacks": self.fallbacks,
             "error": self.error,
         }
+        if self.client_request_id is not None:
+            record["client_request_id"] = self.client_request_id
+        if self.judges is not None:
+            record["judges"] = self.judges
         audit.write(record, lambda: (_prompt_text(self.messages), self.answer or ""))
+
+    def _answered(self, route: Route, labels: dict[str, str]) -> None:
+        """A chat answer went out: remember it for feedback, and queue it for the route's
+        judge when it is sampled (never waiting: a full queue drops it, counted)."""
+        consumer = self.caller.consumer.name if self.caller.consumer is not None else None
+        self.state.recent.remember(self.request_id, Answered(**labels, consumer=consumer))
+        judge = route.spec.judge
+        if judge is None or not sampled(route.name, self.request_id, judge.sample_rate):
+            return
+        job = JudgeJob(
+            request_id=self.request_id,
+            labels=labels,
+            judge=judge,
+            conversation=conversation_text(self.messages),
+            answer=(self.answer or "")[:ANSWER_CHARS],
+            snapshot=self.snapshot,
+        )
+        queue = self.state.judges
+        if queue is None or not queue.offer(job):
+            self.state.metrics.judge.labels(route=route.name, outcome="dropped").inc()
 
 
 def _prompt_text(messages: list[Any]) -> str:

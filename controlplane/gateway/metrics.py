@@ -18,6 +18,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 TTFT_BUCKETS = GATEWAY.buckets["ttft"]
 TPOT_BUCKETS = GATEWAY.buckets["tpot"]
 E2E_BUCKETS = GATEWAY.buckets["e2e-latency"]
+SCORE_BUCKETS = GATEWAY.buckets["score"]
 
 ARM = ("route", "variant", "model")
 
@@ -127,6 +128,35 @@ class GatewayMetrics:
         self.cascade = Counter(
             "llm_gateway_cascade",
             "Cascade outcomes: answered by the fast model, or escalated to the strong one.",
+            ["route", "outcome"],
+            registry=r,
+        )
+        # Quality: users' feedback and the judge's grades, under the labels of the answer
+        self.feedback = Counter(
+            "llm_gateway_feedback",
+            "Thumbs given to answers through /v1/feedback, by rating (up or down).",
+            [*ARM, "rating"],
+            registry=r,
+        )
+        self.feedback_score = Histogram(
+            "llm_gateway_feedback_score",
+            "Scores from 0 to 1 given to answers through /v1/feedback.",
+            ARM,
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.judge_score = Histogram(
+            "llm_gateway_judge_score",
+            "Scores from 0 to 1 the route's judge gave to sampled answers.",
+            ARM,
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.judge = Counter(
+            "llm_gateway_judge",
+            "Sampled answers by what became of their grading: scored, unparsed (the judge's "
+            "reply held no 0..1 score), failed (the judge route did not answer) or dropped "
+            "(the queue was full).",
             ["route", "outcome"],
             registry=r,
         )

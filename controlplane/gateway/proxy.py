@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Annotated, Any
@@ -51,15 +52,21 @@ class Refused(Exception):
     """The request ends here with an OpenAI-style error."""
 
     def __init__(
-        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        kind: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.headers = headers
+        self.param = param
 
     def response(self) -> Response:
-        return error(self.status, self.kind, str(self), self.headers)
+        return error(self.status, self.kind, str(self), self.headers, self.param)
 
 
 def _no_constant(name: str) -> None:
@@ -67,7 +74,7 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body(), parse_constant=_no_constant)
     except ValueError as exc:
@@ -186,12 +193,32 @@ def _check_what_the_gateway_reads(body: dict[str, Any]) -> None:
         raise Refused(400, "invalid_request_error", "stream_options must be an object")
 
 
+# A client's own request id is echoed and logged only when it is a plain token of this size.
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request, state: State) -> Response:
-    snapshot = state.snapshot  # the one configuration this request sees
-    call = Call(state, snapshot, Caller(None), time.perf_counter())
+    """Every answer, errors included, carries the gateway's id for the request in
+    `x-request-id` (and in the body's `id`): the id feedback names. A client's own id
+    (`x-client-request-id`, or `x-request-id`) does not replace it: ids feedback can name are
+    the gateway's, unique and unguessable. It is echoed as `x-client-request-id` and written in
+    the request log."""
+    call = Call(state, state.snapshot, Caller(None), time.perf_counter(), rateable=True)
+    sent = request.headers.get("x-client-request-id") or request.headers.get("x-request-id")
+    if sent is not None and _CLIENT_ID.fullmatch(sent):
+        call.client_request_id = sent
+    response = await _chat_completions(request, state, call)
+    response.headers["x-request-id"] = call.request_id
+    if call.client_request_id is not None:
+        response.headers["x-client-request-id"] = call.client_request_id
+    return response
+
+
+async def _chat_completions(request: Request, state: State, call: Call) -> Response:
+    snapshot = call.snapshot  # the one configuration this request sees
     try:
-        body = await _json_body(request)
+        body = await json_body(request)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             raise Refused(
@@ -343,6 +370,7 @@ async def _complete(
         call.finish(exc.status)
         return exc.response()
     data["model"] = route.name  # clients asked for the route; the header names the model
+    data["id"] = call.request_id
     await _store(call, route, lookup, data)
     call.answer = answer_text(data)
     call.finish(200)
@@ -364,7 +392,7 @@ def _answer(
 ) -> Response:
     """A whole answer we already hold (from the cache or the cascade), as JSON or replayed as
     server-sent events for a streaming client."""
-    data = {**data, "model": route.name}
+    data = {**data, "model": route.name, "id": call.request_id}
     call.answer = answer_text(data)
     call.finish(200)
     if not stream:
@@ -380,7 +408,7 @@ async def embeddings(request: Request, state: State) -> Response:
     snapshot = state.snapshot
     call = Call(state, snapshot, Caller(None), time.perf_counter())
     try:
-        body = await _json_body(request)
+        body = await json_body(request)
         text = body.get("input")
         if not (isinstance(text, str) and text) and not (isinstance(text, list) and text):
             raise Refused(400, "invalid_request_error", "input must be a string or a list")

@@ -76,6 +76,7 @@ async def relay(
             if not isinstance(chunk, dict):
                 continue
             chunk["model"] = route.name
+            chunk["id"] = call.request_id
             template = {k: chunk[k] for k in ("id", "object", "created") if k in chunk}
             if isinstance(chunk.get("usage"), dict):
                 usage = chunk["usage"]

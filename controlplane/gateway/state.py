@@ -16,10 +16,12 @@ from typing import Any
 import httpx
 
 from controlplane.errors import ConfigError
+from controlplane.gateway.answered import RecentAnswers
 from controlplane.gateway.audit import AuditLog
 from controlplane.gateway.budgets import SpendLedger
 from controlplane.gateway.caching import ResponseCache
 from controlplane.gateway.detectors import injection_detector, toxicity_detector
+from controlplane.gateway.judges import JudgeQueue
 from controlplane.gateway.metrics import GatewayMetrics
 from controlplane.gateway.ratelimit import RateLimiter
 from controlplane.gateway.snapshot import Snapshot
@@ -40,6 +42,8 @@ class GatewayState:
     audit: AuditLog | None = None
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     client: httpx.AsyncClient | None = None
+    recent: RecentAnswers = field(default_factory=RecentAnswers)  # what feedback may rate
+    judges: JudgeQueue | None = None  # answers to grade; made when the gateway starts
 
     def publish(self, snapshot: Snapshot) -> None:
         """Make `snapshot` live (one reference swap), and persist it when a file is set."""

@@ -12,11 +12,16 @@ from controlplane.history.records import (
     AppliedChange,
     Attempt,
     AttemptResult,
+    Hold,
+    NotificationRecord,
+    NotificationStatus,
+    PromotionRecord,
     RollbackRecord,
     Trigger,
 )
 from controlplane.policy import Evaluation
 from controlplane.rollback.decision import Decision
+from controlplane.spec.notification import NotificationEvent
 
 
 class HistoryReader(Protocol):
@@ -51,6 +56,33 @@ class HistoryReader(Protocol):
         """Rollback decisions, newest first."""
         ...
 
+    def notifications(
+        self,
+        environment: str | None = None,
+        channel: str | None = None,
+        dedupe_key: str | None = None,
+        statuses: Sequence[NotificationStatus] = (),
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[NotificationRecord]:
+        """Notification deliveries, newest first; `since`: those at or after it."""
+        ...
+
+    def promotions(
+        self,
+        environment: str | None = None,
+        kind: str | None = None,
+        statuses: Sequence[Decision] = (),
+        limit: int = 50,
+        key: str | None = None,
+    ) -> list[PromotionRecord]:
+        """Promotion decisions, newest first."""
+        ...
+
+    def holds(self, environment: str, active: bool = True) -> list[Hold]:
+        """Holds of an environment, newest first (only unreleased ones by default)."""
+        ...
+
 
 class HistoryWriter(Protocol):
     def start(
@@ -78,6 +110,35 @@ class HistoryWriter(Protocol):
         """Close attempts a crash left RUNNING as FAILED; how many there were."""
         ...
 
+    def record_notification(
+        self,
+        environment: str,
+        channel: str,
+        channel_type: str,
+        event: NotificationEvent,
+        dedupe_key: str,
+        title: str,
+        status: NotificationStatus,
+        at: datetime,
+        error: str = "",
+    ) -> int:
+        """Record one delivery (PENDING, or why it is not sent); its id, for
+        `finish_notification`."""
+        ...
+
+    def finish_notification(
+        self,
+        notification_id: int,
+        status: NotificationStatus,
+        at: datetime,
+        error: str = "",
+        attempts: int = 0,
+    ) -> None: ...
+
+    def close_pending_notifications(self, at: datetime, error: str) -> int:
+        """Close deliveries a crash left PENDING as FAILED; how many there were."""
+        ...
+
     def record_evaluations(self, evaluations: Sequence[Evaluation]) -> None: ...
 
     def canary_starts(
@@ -102,6 +163,32 @@ class HistoryWriter(Protocol):
 
     def update_rollback(
         self, rollback_id: int, status: Decision | None = None, passing_noted: bool | None = None
+    ) -> None: ...
+
+    def record_promotion(
+        self,
+        environment: str,
+        route: str,
+        kind: str,
+        key: str,
+        at: datetime,
+        status: Decision,
+        detail: str = "",
+        branch: str = "",
+        number: int | None = None,
+        url: str = "",
+    ) -> int: ...
+
+    def update_promotion(
+        self, promotion_id: int, status: Decision | None = None, stale_noted: bool | None = None
+    ) -> None: ...
+
+    def hold(self, environment: str, route: str, policy: str, reason: str, at: datetime) -> int:
+        """Hold the route's canary percent at 0 from `at`; the hold's id."""
+        ...
+
+    def update_hold(
+        self, hold_id: int, number: int | None = None, released_at: datetime | None = None
     ) -> None: ...
 
 

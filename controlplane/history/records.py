@@ -10,6 +10,7 @@ from typing import Any
 
 from controlplane.plan import ChangeKind
 from controlplane.rollback.decision import Decision
+from controlplane.spec.notification import NotificationEvent
 
 
 class AttemptResult(StrEnum):
@@ -33,6 +34,7 @@ class Trigger(StrEnum):
     POLL = "poll"
     SELF_HEAL = "self-heal"  # recorded for an apply that reverted drift
     VALIDATE = "validate"  # recorded for a commit that did not validate
+    HOLD = "hold"  # a hold was placed or released (a critical canary's weight set to 0 at once)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,49 @@ class Attempt:
         }
 
 
+class NotificationStatus(StrEnum):
+    PENDING = "pending"  # admitted and queued; being sent
+    SENT = "sent"  # the receiver accepted it
+    FAILED = "failed"  # not delivered after retries; `error` says why
+    DEDUPLICATED = "deduplicated"  # the same event went to this channel within its minInterval
+    RATE_LIMITED = "rate-limited"  # the channel had its maxPerMinute already; not sent
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """One delivery of an event to one channel of an environment, or why it was not sent. It
+    holds no credential: the channel by name, never its URL or key."""
+
+    id: int
+    environment: str
+    channel: str
+    channel_type: str
+    event: NotificationEvent
+    dedupe_key: str
+    title: str
+    status: NotificationStatus
+    error: str
+    attempts: int
+    at: datetime
+    finished_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "environment": self.environment,
+            "channel": self.channel,
+            "channelType": self.channel_type,
+            "event": self.event.value,
+            "dedupeKey": self.dedupe_key,
+            "title": self.title,
+            "status": self.status.value,
+            "error": self.error,
+            "attempts": self.attempts,
+            "at": self.at.isoformat(),
+            "finishedAt": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+
 @dataclass(frozen=True)
 class RollbackRecord:
     """One decision on a failed policy: a pull request opened (or written), or why none was."""
@@ -129,4 +174,65 @@ class RollbackRecord:
             "branch": self.branch,
             "number": self.number,
             "url": self.url,
+        }
+
+
+@dataclass(frozen=True)
+class PromotionRecord:
+    """One decision on a promotion: a pull request opened (or written), or why none was."""
+
+    id: int
+    environment: str
+    route: str
+    kind: str  # PromotionKind
+    key: str
+    at: datetime
+    status: Decision
+    detail: str
+    branch: str
+    number: int | None
+    url: str
+    stale_noted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "route": self.route,
+            "kind": self.kind,
+            "key": self.key,
+            "at": self.at.isoformat(),
+            "status": self.status.value,
+            "detail": self.detail,
+            "branch": self.branch,
+            "number": self.number,
+            "url": self.url,
+            "stale": self.stale_noted,
+        }
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A live value controlplane holds apart from git until a pull request is decided: a
+    critical canary's percent set to 0 while its rollback pull request waits for review."""
+
+    id: int
+    environment: str
+    route: str
+    policy: str
+    reason: str
+    at: datetime
+    number: int | None  # the rollback pull request it waits for, once known
+    released_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "route": self.route,
+            "field": "spec.canary.percent",
+            "value": 0,
+            "policy": self.policy,
+            "reason": self.reason,
+            "at": self.at.isoformat(),
+            "pullRequest": self.number,
+            "releasedAt": self.released_at.isoformat() if self.released_at else None,
         }

@@ -1,8 +1,8 @@
 """The history in SQL (SQLite by default; any SQLAlchemy URL, e.g. PostgreSQL).
 
 One row per reconcile attempt (environment, commit, start and end, result, error, the changes
-applied), one per policy evaluation, one per rollback decision. Every database failure leaves
-this module as HistoryError.
+applied), one per policy evaluation, one per rollback decision, one per notification delivery.
+Every database failure leaves this module as HistoryError.
 """
 
 from __future__ import annotations
@@ -35,11 +35,16 @@ from controlplane.history.records import (
     AppliedChange,
     Attempt,
     AttemptResult,
+    Hold,
+    NotificationRecord,
+    NotificationStatus,
+    PromotionRecord,
     RollbackRecord,
     Trigger,
 )
 from controlplane.policy import Evaluation
 from controlplane.rollback.decision import Decision
+from controlplane.spec.notification import NotificationEvent
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -103,6 +108,32 @@ class CanaryStartRow(Base):
     __table_args__ = (UniqueConstraint("environment", "route", "identity"),)
 
 
+class NotificationRow(Base):
+    """One delivery of an event to a channel, or why it was not sent (never a credential)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63))
+    channel: Mapped[str] = mapped_column(String(63))
+    channel_type: Mapped[str] = mapped_column(String(32))
+    event: Mapped[str] = mapped_column(String(32))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    # Every notify asks "was this key sent to this channel lately?" and "how many in the last
+    # minute?", and the API lists an environment's deliveries: answered from these, never a scan.
+    __table_args__ = (
+        Index("ix_notifications_dedupe", "environment", "channel", "dedupe_key", "at"),
+        Index("ix_notifications_channel_at", "environment", "channel", "at"),
+    )
+
+
 class RollbackRow(Base):
     __tablename__ = "rollbacks"
 
@@ -117,6 +148,38 @@ class RollbackRow(Base):
     number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     url: Mapped[str] = mapped_column(Text, default="")
     passing_noted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PromotionRow(Base):
+    __tablename__ = "promotions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63))
+    route: Mapped[str] = mapped_column(String(63), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    branch: Mapped[str] = mapped_column(String(255), default="")
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    url: Mapped[str] = mapped_column(Text, default="")
+    stale_noted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index("ix_promotions_environment_kind_id", "environment", "kind", "id"),)
+
+
+class HoldRow(Base):
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    environment: Mapped[str] = mapped_column(String(63), index=True)
+    route: Mapped[str] = mapped_column(String(63))
+    policy: Mapped[str] = mapped_column(String(63))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 def _utc(value: datetime) -> datetime:
@@ -153,6 +216,53 @@ def _rollback(row: RollbackRow) -> RollbackRecord:
         number=row.number,
         url=row.url,
         passing_noted=row.passing_noted,
+    )
+
+
+def _promotion(row: PromotionRow) -> PromotionRecord:
+    return PromotionRecord(
+        id=row.id,
+        environment=row.environment,
+        route=row.route,
+        kind=row.kind,
+        key=row.key,
+        at=_utc(row.at),
+        status=Decision(row.status),
+        detail=row.detail,
+        branch=row.branch,
+        number=row.number,
+        url=row.url,
+        stale_noted=row.stale_noted,
+    )
+
+
+def _hold(row: HoldRow) -> Hold:
+    return Hold(
+        id=row.id,
+        environment=row.environment,
+        route=row.route,
+        policy=row.policy,
+        reason=row.reason,
+        at=_utc(row.at),
+        number=row.number,
+        released_at=_utc(row.released_at) if row.released_at else None,
+    )
+
+
+def _notification(row: NotificationRow) -> NotificationRecord:
+    return NotificationRecord(
+        id=row.id,
+        environment=row.environment,
+        channel=row.channel,
+        channel_type=row.channel_type,
+        event=NotificationEvent(row.event),
+        dedupe_key=row.dedupe_key,
+        title=row.title,
+        status=NotificationStatus(row.status),
+        error=row.error,
+        attempts=row.attempts,
+        at=_utc(row.at),
+        finished_at=_utc(row.finished_at) if row.finished_at else None,
     )
 
 
@@ -217,11 +327,11 @@ class SqlHistory:
         )
 
     @_database
-    def _insert(self, row: AttemptRow | RollbackRow) -> int:
+    def _insert(self, row: Base) -> int:
         with self._sessions.begin() as session:
             session.add(row)
             session.flush()
-            return row.id
+            return int(row.id)  # type: ignore[attr-defined]
 
     @_database
     def finish(
@@ -251,6 +361,63 @@ class SqlHistory:
             )
             for row in rows:
                 row.result, row.finished_at, row.error = AttemptResult.FAILED.value, at, error
+            return len(rows)
+
+    def record_notification(
+        self,
+        environment: str,
+        channel: str,
+        channel_type: str,
+        event: NotificationEvent,
+        dedupe_key: str,
+        title: str,
+        status: NotificationStatus,
+        at: datetime,
+        error: str = "",
+    ) -> int:
+        done = status is not NotificationStatus.PENDING
+        return self._insert(
+            NotificationRow(
+                environment=environment,
+                channel=channel,
+                channel_type=channel_type,
+                event=event.value,
+                dedupe_key=dedupe_key,
+                title=title,
+                status=status.value,
+                error=error,
+                attempts=0,
+                at=at,
+                finished_at=at if done else None,
+            )
+        )
+
+    @_database
+    def finish_notification(
+        self,
+        notification_id: int,
+        status: NotificationStatus,
+        at: datetime,
+        error: str = "",
+        attempts: int = 0,
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(NotificationRow, notification_id)
+            if row is None:
+                raise HistoryError(f"no notification {notification_id} to finish")
+            row.status, row.finished_at = status.value, at
+            row.error, row.attempts = error, attempts
+
+    @_database
+    def close_pending_notifications(self, at: datetime, error: str) -> int:
+        pending = NotificationStatus.PENDING.value
+        with self._sessions.begin() as session:
+            rows = list(
+                session.scalars(select(NotificationRow).where(NotificationRow.status == pending))
+            )
+            for row in rows:
+                row.status, row.finished_at = NotificationStatus.FAILED.value, at
+                row.error = error
             return len(rows)
 
     @_database
@@ -330,6 +497,66 @@ class SqlHistory:
                 found[route] = known.get((route, identity), at)
             return found
 
+    def record_promotion(
+        self,
+        environment: str,
+        route: str,
+        kind: str,
+        key: str,
+        at: datetime,
+        status: Decision,
+        detail: str = "",
+        branch: str = "",
+        number: int | None = None,
+        url: str = "",
+    ) -> int:
+        return self._insert(
+            PromotionRow(
+                environment=environment,
+                route=route,
+                kind=kind,
+                key=key,
+                at=at,
+                status=status.value,
+                detail=detail,
+                branch=branch,
+                number=number,
+                url=url,
+                stale_noted=False,
+            )
+        )
+
+    @_database
+    def update_promotion(
+        self, promotion_id: int, status: Decision | None = None, stale_noted: bool | None = None
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(PromotionRow, promotion_id)
+            if row is None:
+                raise HistoryError(f"no promotion {promotion_id} to update")
+            if status is not None:
+                row.status = status.value
+            if stale_noted is not None:
+                row.stale_noted = stale_noted
+
+    def hold(self, environment: str, route: str, policy: str, reason: str, at: datetime) -> int:
+        return self._insert(
+            HoldRow(environment=environment, route=route, policy=policy, reason=reason, at=at)
+        )
+
+    @_database
+    def update_hold(
+        self, hold_id: int, number: int | None = None, released_at: datetime | None = None
+    ) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(HoldRow, hold_id)
+            if row is None:
+                raise HistoryError(f"no hold {hold_id} to update")
+            if number is not None:
+                row.number = number
+            if released_at is not None:
+                row.released_at = released_at
+
     # --- reader ------------------------------------------------------------------------------
 
     @_database
@@ -399,3 +626,59 @@ class SqlHistory:
         with Session(self.engine) as session:
             rows = session.scalars(query.order_by(RollbackRow.id.desc()).limit(limit))
             return [_rollback(r) for r in rows]
+
+    @_database
+    def notifications(
+        self,
+        environment: str | None = None,
+        channel: str | None = None,
+        dedupe_key: str | None = None,
+        statuses: Sequence[NotificationStatus] = (),
+        since: datetime | None = None,
+        limit: int = 50,
+    ) -> list[NotificationRecord]:
+        query = select(NotificationRow)
+        if environment is not None:
+            query = query.where(NotificationRow.environment == environment)
+        if channel is not None:
+            query = query.where(NotificationRow.channel == channel)
+        if dedupe_key is not None:
+            query = query.where(NotificationRow.dedupe_key == dedupe_key)
+        if statuses:
+            query = query.where(NotificationRow.status.in_([s.value for s in statuses]))
+        if since is not None:
+            query = query.where(NotificationRow.at >= since)
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(NotificationRow.id.desc()).limit(limit))
+            return [_notification(r) for r in rows]
+
+    @_database
+    def promotions(
+        self,
+        environment: str | None = None,
+        kind: str | None = None,
+        statuses: Sequence[Decision] = (),
+        limit: int = 50,
+        key: str | None = None,
+    ) -> list[PromotionRecord]:
+        query = select(PromotionRow)
+        if environment is not None:
+            query = query.where(PromotionRow.environment == environment)
+        if kind is not None:
+            query = query.where(PromotionRow.kind == kind)
+        if key is not None:
+            query = query.where(PromotionRow.key == key)
+        if statuses:
+            query = query.where(PromotionRow.status.in_([s.value for s in statuses]))
+        with Session(self.engine) as session:
+            rows = session.scalars(query.order_by(PromotionRow.id.desc()).limit(limit))
+            return [_promotion(r) for r in rows]
+
+    @_database
+    def holds(self, environment: str, active: bool = True) -> list[Hold]:
+        """Holds of an environment, newest first: only those not released, by default."""
+        query = select(HoldRow).where(HoldRow.environment == environment)
+        if active:
+            query = query.where(HoldRow.released_at.is_(None))
+        with Session(self.engine) as session:
+            return [_hold(r) for r in session.scalars(query.order_by(HoldRow.id.desc()))]

@@ -38,7 +38,7 @@ from controlplane.policy.stats import (
     stratified_error_p,
 )
 from controlplane.spec import DesiredState, Route
-from controlplane.spec.policy import CanaryAnalysis, LatencyCheck
+from controlplane.spec.policy import CanaryAnalysis, FeedbackCheck, LatencyCheck
 
 # A minute is read once Prometheus has surely scraped its end.
 SETTLE = timedelta(seconds=30)
@@ -84,7 +84,7 @@ class Look:
 def plan_look(policy: CanaryAnalysis, at: datetime, started: datetime | None) -> Look:
     spec = policy.spec
     horizon = spec.interval * spec.max_looks
-    checks = len(spec.latency) + (spec.errors is not None)
+    checks = len(spec.latency) + (spec.errors is not None) + (spec.feedback is not None)
     share = spec.alpha / max(checks, 1)
     number: int | None
     if started is None:  # asked by hand, no start known: one test over the horizon
@@ -228,7 +228,8 @@ def evaluate_canary(
             bad = source.minutes(errors_q, look.first, look.last, (by,))
             canary_bad, baseline_bad = _per_arm(bad, look.minutes)
             verdicts.append(
-                _errors(
+                _proportions(
+                    ERRORS,
                     spec.errors.allowed_increase_points,
                     spec.errors.critical_increase_points,
                     (canary_bad, canary_n, baseline_bad, baseline_n),
@@ -238,6 +239,10 @@ def evaluate_canary(
                     _error_ratio(dialect, selector),
                     evidence,
                 )
+            )
+        if spec.feedback is not None:
+            verdicts.append(
+                _feedback(spec.feedback, dialect, source, selector, look, window, evidence)
             )
     except MetricsUnavailable as exc:
         return result(Outcome.INCONCLUSIVE, f"metrics unavailable: {exc}", evidence)
@@ -250,9 +255,61 @@ def evaluate_canary(
 
 def _error_ratio(dialect: Dialect, selector: str) -> str:
     """PromQL of an arm's error ratio over 5 minutes, ARM standing for its variant matcher."""
-    arm = f"{selector},{dialect.variant_label}ARM"
-    bad = f"sum(rate({dialect.requests}{{{arm},{dialect.errors}}}[5m]))"
-    return f"({bad} / sum(rate({dialect.requests}{{{arm}}}[5m])))"
+    return _ratio(dialect.requests, dialect.errors, selector, dialect.variant_label)
+
+
+def _ratio(counter: str, bad: str, selector: str, variant: str) -> str:
+    """PromQL of an arm's share of `bad` events over 5 minutes, ARM standing for its variant
+    matcher."""
+    arm = f"{selector},{variant}ARM"
+    return f"(sum(rate({counter}{{{arm},{bad}}}[5m])) / sum(rate({counter}{{{arm}}}[5m])))"
+
+
+@dataclass(frozen=True)
+class _Proportion:
+    """A share of bad events compared between arms: errors of requests, thumbs down of ratings."""
+
+    check: str
+    evidence: str
+    what: str  # the events counted, for the note
+
+
+ERRORS = _Proportion("errors", "error ratio increase (points)", "requests")
+THUMBS_DOWN = _Proportion("thumbs-down", "thumbs-down ratio increase (points)", "ratings")
+
+
+def _feedback(
+    check: FeedbackCheck,
+    dialect: Dialect,
+    source: MetricSource,
+    selector: str,
+    look: Look,
+    window: str,
+    evidence: list[Evidence],
+) -> Verdict:
+    if not dialect.feedback:
+        return Verdict(
+            Outcome.INCONCLUSIVE, False, f"thumbs-down: the {dialect.name} dialect has no feedback"
+        )
+    by = dialect.variant_label
+    down = 'rating="down"'
+    rated_q = increments(dialect.feedback, selector, by)
+    down_q = increments(dialect.feedback, f"{selector},{down}", by)
+    rated_c, rated_b = _per_arm(source.minutes(rated_q, look.first, look.last, (by,)), look.minutes)
+    down_c, down_b = _per_arm(source.minutes(down_q, look.first, look.last, (by,)), look.minutes)
+    if min(rated_c.sum(), rated_b.sum()) == 0:
+        return Verdict(Outcome.INCONCLUSIVE, False, "thumbs-down: no ratings in an arm yet")
+    return _proportions(
+        THUMBS_DOWN,
+        check.allowed_increase_points,
+        check.critical_increase_points,
+        (down_c, rated_c, down_b, rated_b),
+        look,
+        window,
+        down_q,
+        _ratio(dialect.feedback, down, selector, by),
+        evidence,
+    )
 
 
 def points_of(counts: tuple[Counts, Counts, Counts, Counts]) -> float:
@@ -333,7 +390,8 @@ def _latency(
     )
 
 
-def _errors(
+def _proportions(
+    kind: _Proportion,
     allowed_points: float,
     critical_points: float,
     counts: tuple[Counts, Counts, Counts, Counts],
@@ -362,7 +420,7 @@ def _errors(
 
     points = points_of(counts)
     verdict = _verdict(
-        "errors",
+        kind.check,
         look.alpha,
         p_worse,
         p_within,
@@ -373,14 +431,14 @@ def _errors(
     arms = [query_rate.replace("ARM", arm) for arm in (f'="{CANARY}"', f'!="{CANARY}"')]
     evidence.append(
         Evidence(
-            name="error ratio increase (points)",
+            name=kind.evidence,
             query=query,
             value=points,
             threshold=allowed_points,
             window=window,
             samples=float(canary_n.sum() + baseline_n.sum()),
             signal=f"({arms[0]} - {arms[1]}) * 100",
-            note=f"canary {canary_bad.sum():.0f}/{canary_n.sum():.0f}, baseline "
+            note=f"canary {canary_bad.sum():.0f}/{canary_n.sum():.0f} {kind.what}, baseline "
             f"{baseline_bad.sum():.0f}/{baseline_n.sum():.0f}; exact test by minute: "
             + ", ".join(f"p({k})={v:.3g}" for k, v in asked.items())
             + f" vs alpha {look.alpha:.3g}",

@@ -25,6 +25,12 @@ class Dialect:
     # Histogram bucket bounds, where they are fixed and known: a latency SLI counts requests
     # under a bound, so its threshold must be one.
     buckets: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    # Quality signals, where the layer records them (only the embedded gateway does): a counter
+    # of thumbs with a rating="up"|"down" label, and histograms of 0..1 scores given as
+    # feedback and by the judge.
+    feedback: str = ""
+    feedback_score: str = ""
+    judge_score: str = ""
 
     def histogram(self, metric: str) -> str:
         return self.histograms[metric]
@@ -44,6 +50,9 @@ GATEWAY = Dialect(
     input_tokens="llm_gateway_input_tokens_total",
     output_tokens="llm_gateway_output_tokens_total",
     cost="llm_gateway_cost_usd_total",
+    feedback="llm_gateway_feedback_total",
+    feedback_score="llm_gateway_feedback_score",
+    judge_score="llm_gateway_judge_score",
     buckets={
         "ttft": (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
         "tpot": (0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.5, 1.0),
@@ -63,6 +72,8 @@ GATEWAY = Dialect(
             60.0,
             120.0,
         ),
+        # 0..1 scores (feedback and judge), in tenths: a bucket per grade of a 10-point rubric
+        "score": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     },
 )
 

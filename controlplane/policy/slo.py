@@ -18,6 +18,7 @@ from controlplane.spec.base import format_duration
 from controlplane.spec.policy import (
     BurnRateWindow,
     ErrorSli,
+    FeedbackSli,
     LatencySli,
     Objective,
     QuerySli,
@@ -34,8 +35,16 @@ PRESET_30D = (
 )
 
 
+def burn_windows(objective: Objective) -> tuple[BurnRateWindow, ...]:
+    """The objective's burn-rate window pairs: its own, or the 30d preset's."""
+    return tuple(objective.burn_rate.windows) or PRESET_30D
+
+
 def sli_queries(
-    sli: ErrorSli | LatencySli | QuerySli, dialect: Dialect, route: str, window: timedelta
+    sli: ErrorSli | LatencySli | QuerySli | FeedbackSli,
+    dialect: Dialect,
+    route: str,
+    window: timedelta,
 ) -> tuple[str, str]:
     """(bad events, all events) over `window`, as PromQL."""
     w = duration(window.total_seconds())
@@ -55,6 +64,11 @@ def sli_queries(
         case QuerySli():
             bad = sli.bad_query.replace("$window", w)
             total = sli.total_query.replace("$window", w)
+        case FeedbackSli():  # thumbs: bad = down, all = up and down
+            if not dialect.feedback:
+                raise MetricsUnavailable(f"the {dialect.name} dialect has no feedback metric")
+            total = f"sum(increase({dialect.feedback}{{{selector}}}[{w}]))"
+            bad = f'sum(increase({dialect.feedback}{{{selector},rating="down"}}[{w}]))'
     return bad, total
 
 
@@ -68,7 +82,7 @@ def evaluate_objective(
     at: datetime,
 ) -> Evaluation:
     budget = 1 - objective.target / 100
-    windows = objective.burn_rate.windows or list(PRESET_30D)
+    windows = burn_windows(objective)
     evidence: list[Evidence] = []
     page_outcomes: list[Outcome] = []
     reasons: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from controlplane.policy.model import Evaluation
 from controlplane.rollback.proposal import Proposal, marker
 
 
@@ -36,24 +37,31 @@ def _number(value: float | None) -> str:
     return "no data" if value is None else f"{value:.4g}"
 
 
-def render_body(p: Proposal) -> str:
-    e = p.evaluation
+def evidence_tables(evaluation: Evaluation, prometheus: str) -> tuple[list[str], list[str]]:
+    """One evaluation's evidence as Markdown table rows, and its queries as links (to the graph
+    of each query when the Prometheus URL is known)."""
     rows = [
         "| evidence | observed | threshold | window | samples | note |",
         "|---|---|---|---|---|---|",
     ]
     links = []
-    for item in e.evidence:
+    for item in evaluation.evidence:
         samples = "" if item.samples is None else f"{item.samples:.0f}"
         rows.append(
             f"| {item.name} | {_number(item.value)} | {_number(item.threshold)} | "
             f"{item.window or '-'} | {samples or '-'} | {item.note.replace('|', '/')} |"
         )
         query = item.signal or item.query
-        if p.prometheus_url and query:
-            links.append(f"- [{item.name}]({_graph_link(p.prometheus_url, query)})")
+        if prometheus and query:
+            links.append(f"- [{item.name}]({_graph_link(prometheus, query)})")
         elif query:
             links.append(f"- {item.name}: `{query}`")
+    return rows, links
+
+
+def render_body(p: Proposal) -> str:
+    e = p.evaluation
+    rows, links = evidence_tables(e, p.prometheus_url)
     lines = [
         f"**{p.policy_kind} `{p.policy}` failed in `{p.environment}`**: check `{e.check}` on "
         f"route `{e.route}`.",

@@ -57,11 +57,16 @@ class Worktree:
         return None
 
     def write(self, relative: str, text: str) -> None:
-        (self.path / relative).write_text(text, encoding="utf-8")
+        path = self.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)  # a promotion may add a file
+        path.write_text(text, encoding="utf-8")
+
+    def remove(self, relative: str) -> None:
+        (self.path / relative).unlink(missing_ok=True)
 
     def changed(self) -> bool:
-        """Whether anything differs from the commit the worktree started at."""
-        return self._repo.is_dirty(index=True, working_tree=True, untracked_files=False)
+        """Whether anything differs from the commit the worktree started at (new files too)."""
+        return self._repo.is_dirty(index=True, working_tree=True, untracked_files=True)
 
     def commit(self, message: str) -> str | None:
         """Commit everything in the worktree; None when there is nothing to commit."""

@@ -15,6 +15,8 @@ class Decision(StrEnum):
     DISABLED = "disabled"  # the policy's remediation is none
     FAILED = "failed"  # a step (git, forge, validation) failed; the next failure retries
     CLOSED = "closed"  # an opened pull request was later found closed
+    MERGED = "merged"  # an opened (promotion) pull request was later found merged
+    BLOCKED = "blocked-by-rollback"  # a promotion waits: a rollback PR is open for its route
 
 
 # What a cooldown counts from: a proposal that reached a reviewer (or a file, in dry-run).

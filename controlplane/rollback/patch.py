@@ -17,15 +17,17 @@ class Patch:
     description: str
 
 
-def _find(files: Mapping[str, str], route: str) -> tuple[str, EditableYaml, Any] | None:
-    """The file holding Route `route`, loaded for editing, and the route's document."""
+def find_resource(
+    files: Mapping[str, str], name: str, kind: str = "Route"
+) -> tuple[str, EditableYaml, Any] | None:
+    """The file holding the `kind` named `name`, loaded for editing, and its document."""
     for path, text in sorted(files.items()):
-        if "Route" not in text or route not in text:
+        if kind not in text or name not in text:
             continue
         editable = load_editable(text)
         if editable is None:
             continue
-        document = editable.resource("Route", route)
+        document = editable.resource(kind, name)
         if document is not None and isinstance(document.get("spec"), dict):
             return path, editable, document
     return None
@@ -37,12 +39,12 @@ def patch_route(files: Mapping[str, str], route: str, previous: Mapping[str, str
     `files` are the environment's YAML files now, `previous` as they were before the blamed
     commit. A canary the commit introduced or changed is set to 0 percent; otherwise the spec
     fields the commit changed get their earlier values. None when neither applies."""
-    found = _find(files, route)
+    found = find_resource(files, route)
     if found is None:
         return None
     path, editable, document = found
     spec = document["spec"]
-    before = _find(previous, route)
+    before = find_resource(previous, route)
     old_spec = before[2]["spec"] if before else None
     changed = [
         k for k in {*spec, *(old_spec or {})} if old_spec is None or spec.get(k) != old_spec.get(k)

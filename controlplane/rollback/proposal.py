@@ -66,6 +66,7 @@ def marker(p: Proposal) -> str:
         {
             "environment": p.environment,
             "policy": p.policy,
+            "route": p.evaluation.route,
             "commit": p.blame_sha,
             "reverts": list(p.reverts),
         },
@@ -76,7 +77,12 @@ def marker(p: Proposal) -> str:
 
 def marker_of(text: str) -> dict[str, Any] | None:
     """The dedupe key a rollback body carries, or None for any other pull request."""
-    found = MARKER.search(text or "")
+    return read_marker(MARKER, text)
+
+
+def read_marker(pattern: re.Pattern[str], text: str) -> dict[str, Any] | None:
+    """The JSON object a body's hidden marker line holds, or None."""
+    found = pattern.search(text or "")
     if found is None:
         return None
     try:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from controlplane import __version__
+from controlplane.engine.experiments import live_experiment_report
 from controlplane.errors import (
     ConfigError,
     ControlPlaneError,
@@ -28,9 +29,10 @@ from controlplane.errors import (
 from controlplane.history import Trigger
 from controlplane.http_limits import Limits, protect
 from controlplane.render import render_plan_json
+from controlplane.render.experiment import render_experiment_json
 from controlplane.service.deliveries import RecentDeliveries, delivery_id
 from controlplane.service.policies import PolicyRunner
-from controlplane.service.reconciler import Reconciler
+from controlplane.service.reconciler import Reconciler, utc_now
 from controlplane.signatures import verify_signature
 
 log = logging.getLogger("controlplane.api")
@@ -43,7 +45,7 @@ STATUS_FOR: tuple[tuple[type[ControlPlaneError], int], ...] = (
     (HistoryError, 503),
     (ControlPlaneError, 500),
 )
-LIMIT = {"history": 500, "results": 1000, "rollbacks": 500}
+LIMIT = {"history": 500, "results": 1000, "rollbacks": 500, "notifications": 500}
 
 
 def create_api(
@@ -122,6 +124,24 @@ def _environments(reconciler: Reconciler) -> APIRouter:
         attempts = reconciler.history.attempts(environment, _bounded(limit, "history"))
         return {"environment": environment, "attempts": [a.to_dict() for a in attempts]}
 
+    @api.get("/environments/{environment}/notifications")
+    def get_notifications(environment: str, limit: int = 50) -> dict[str, Any]:
+        known(environment)
+        found = reconciler.history.notifications(
+            environment, limit=_bounded(limit, "notifications")
+        )
+        return {"environment": environment, "notifications": [n.to_dict() for n in found]}
+
+    @api.get("/environments/{environment}/experiments/{name}")
+    def get_experiment(environment: str, name: str) -> Response:
+        known(environment)
+        report = live_experiment_report(
+            reconciler.history, reconciler.mirror.path, environment, name, utc_now()
+        )
+        if report is None:
+            raise HTTPException(404, f"no Experiment {name!r} in the commit live in {environment}")
+        return JSONResponse(json.loads(render_experiment_json(report)))
+
     @api.post("/environments/{environment}/sync", status_code=202)
     def sync(environment: str) -> dict[str, str]:
         known(environment)
@@ -180,6 +200,13 @@ def _policies(reconciler: Reconciler, policies: PolicyRunner | None) -> APIRoute
             environment, policy, limit=_bounded(limit, "rollbacks")
         )
         return {"rollbacks": [r.to_dict() for r in found]}
+
+    @api.get("/promotions")
+    def promotions(
+        environment: str | None = None, kind: str | None = None, limit: int = 50
+    ) -> dict[str, Any]:
+        found = reconciler.history.promotions(environment, kind, limit=_bounded(limit, "rollbacks"))
+        return {"promotions": [p.to_dict() for p in found]}
 
     return api
 

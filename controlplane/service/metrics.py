@@ -73,6 +73,25 @@ class ControllerMetrics:
             ["environment", "policy", "decision"],
             registry=r,
         )
+        self.promotions = Counter(
+            "promotion_decisions_total",
+            "What a passing canary step led to: opened, dry-run, duplicate, cooldown, "
+            "blocked-by-rollback, failed.",
+            ["environment", "decision"],
+            registry=r,
+        )
+        self.experiment_verdicts = Counter(
+            "experiment_verdicts_total",
+            "Experiment looks by verdict: winner, loser, no-difference, continue.",
+            ["environment", "experiment", "verdict"],
+            registry=r,
+        )
+        self.holds = Gauge(
+            "canary_holds",
+            "Routes whose live canary percent is held at 0 while a rollback PR is open.",
+            ["environment"],
+            registry=r,
+        )
 
     def set_applied_commit(self, environment: str, sha: str) -> None:
         for labels in list(self.applied_commit._metrics):  # one series per environment

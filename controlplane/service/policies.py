@@ -17,16 +17,18 @@ from datetime import datetime
 from typing import Any
 
 from controlplane import engine
-from controlplane.engine import Rollbacker
+from controlplane.engine import Promoter, PromotionResult, Rollbacker, notifications
+from controlplane.engine.experiments import experiment_report, experiment_start
 from controlplane.errors import ConfigError, ControlPlaneError
-from controlplane.history import History
+from controlplane.history import History, Trigger
 from controlplane.logs import log_failure
 from controlplane.policy import Evaluation, MetricSource, Outcome, evaluate_policy
 from controlplane.rollback.decision import Decision
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.reconciler import Reconciler, utc_now
 from controlplane.spec import DesiredState, Environment
-from controlplane.spec.policy import CanaryAnalysis, Policy
+from controlplane.spec.experiment import Experiment
+from controlplane.spec.policy import CanaryAnalysis, CostPolicy, Policy
 
 log = logging.getLogger("controlplane.policies")
 RESULT_VALUE = {Outcome.PASS: 1, Outcome.INCONCLUSIVE: 0, Outcome.FAIL: -1}
@@ -42,6 +44,7 @@ class PolicyRunner:
         source: Callable[[Environment], MetricSource | None] = engine.metric_source_for,
         clock: Callable[[], datetime] = utc_now,
         rollbacker: Rollbacker | None = None,
+        promoter: Promoter | None = None,
     ) -> None:
         self.reconciler = reconciler
         self.history = history
@@ -50,6 +53,7 @@ class PolicyRunner:
         self._source = source
         self._clock = clock
         self.rollbacker = rollbacker
+        self.promoter = promoter
         # A commit never changes, so its validated state is kept: jobs run every interval.
         self._states: dict[tuple[str, str], DesiredState | None] = {}
         self._sync_lock = threading.Lock()  # sync_jobs runs from polls and reconcile threads
@@ -97,8 +101,9 @@ class PolicyRunner:
                 log.error("cannot read policies: %s", exc, extra={"environment": environment})
                 continue
             groups: dict[float, list[str]] = {}
-            for policy in policies:
-                groups.setdefault(policy.spec.interval.total_seconds(), []).append(policy.name)
+            state = self.live_state(environment)
+            for item in (*policies, *(state.experiments if state else ())):
+                groups.setdefault(item.spec.interval.total_seconds(), []).append(item.name)
             for seconds, names in groups.items():
                 wanted[f"policies:{environment}:{seconds:g}"] = (environment, names, seconds)
         for job_id, (environment, names, seconds) in wanted.items():
@@ -123,9 +128,12 @@ class PolicyRunner:
         try:
             state = self.live_state(environment)
             chosen = [p for p in self.policies(environment) if p.name in names]
-            if state is None or not chosen:
+            if state is None:
                 return []
-            return self._run(state, chosen)
+            experiments = [e for e in state.experiments if e.name in names]
+            if experiments:
+                self._experiments(state, experiments)
+            return self._run(state, chosen) if chosen else []
         except Exception as exc:  # the scheduler must keep running whatever one policy does
             log_failure(
                 log,
@@ -179,16 +187,109 @@ class PolicyRunner:
                 self._remediate(state, policy, found)
             except Exception as exc:  # one policy's rollback must not stop the others' evaluation
                 log_failure(log, "rollback failed", exc, environment=state.name, policy=policy.name)
+        try:
+            self._promote(state, results, starts, now)
+        except Exception as exc:  # promotions must not stop the evaluations
+            log_failure(log, "promotion failed", exc, environment=state.name)
         return results
+
+    def _experiments(self, state: DesiredState, experiments: list[Experiment]) -> None:
+        """Judge each experiment on the evidence since it went live; a winner is shipped by a
+        pull request (the Promoter's dedupe and cooldown apply)."""
+        source = self._source_for(state.environment)
+        if source is None:
+            return
+        now = self._clock()
+        live = self.history.last_success(state.name)
+        for experiment in experiments:
+            try:
+                started = experiment_start(self.history, state, experiment, live, now)
+                report = experiment_report(state, experiment.name, source, now, started)
+                self.metrics.experiment_verdicts.labels(
+                    state.name, experiment.name, report.verdict.value
+                ).inc()
+                if report.winner is None or self.promoter is None:
+                    continue
+                result = self.promoter.ship(state, report, now)
+                self._promoted(state, [result], now)
+            except Exception as exc:  # one experiment must not stop the others
+                log_failure(
+                    log, "experiment failed", exc, environment=state.name, policy=experiment.name
+                )
+
+    def _promote(
+        self,
+        state: DesiredState,
+        results: list[Evaluation],
+        starts: dict[str, datetime],
+        now: datetime,
+    ) -> None:
+        """Keep promotion pull requests and holds true, then propose the canary steps due."""
+        if self.promoter is None:
+            return
+        if self.promoter.sweep(state, now):
+            self.reconciler.trigger(state.name, Trigger.HOLD)  # a released hold goes live
+        promoted = self.promoter.canary_steps(state, results, starts, now)
+        if state.promotions:
+            mirror = self.reconciler.mirror
+            promoted += self.promoter.environments(
+                state,  # the target is read at the branch head, only when a promotion is due
+                now,
+                lambda target: engine.desired_state(mirror.path, target, mirror.fetch().sha),
+            )
+        self._promoted(state, promoted, now)
+
+    def _promoted(
+        self, state: DesiredState, promoted: list[PromotionResult], now: datetime
+    ) -> None:
+        for result in promoted:
+            if result.pull is not None and result.decision is Decision.OPENED:
+                self._notify(
+                    state,
+                    notifications.promotion_pr_event(
+                        state.name,
+                        result.pull.title,
+                        result.pull.url,
+                        now,
+                        result.proposal.key if result.proposal else "",
+                    ),
+                )
+            log.info(
+                "promotion: %s: %s",
+                result.decision.value,
+                result.message,
+                extra={"environment": state.name},
+            )
+            self.metrics.promotions.labels(state.name, result.decision.value).inc()
 
     def _remediate(self, state: DesiredState, policy: Policy, found: list[Evaluation]) -> None:
         """A failed check asks for a rollback PR; a policy passing in full notes it on open ones."""
         if self.rollbacker is None:
             return
         failed = [r for r in found if r.outcome is Outcome.FAIL and self.failing(policy, r)]
+        if isinstance(policy, CostPolicy):
+            for result in found:
+                for event in notifications.budget_threshold_events(policy, result):
+                    self._notify(state, event)
         for result in failed:
+            self._notify(state, notifications.policy_failed_event(result))
             self.rollbacker.failing_again(state.name, policy.name)
+            hold = self._hold(state, policy, result)
             decision = self.rollbacker.propose(state, policy, result)
+            if decision.decision is Decision.OPENED and decision.pull and decision.proposal:
+                self._notify(
+                    state,
+                    notifications.rollback_pr_event(
+                        state.name,
+                        policy.name,
+                        decision.proposal.blame_sha,
+                        decision.pull.url,
+                        result.at,
+                        result.reason,
+                    ),
+                )
+            if hold is not None and decision.pull is not None:
+                self.history.update_hold(hold, number=decision.pull.number)
             log.info(
                 "rollback: %s: %s",
                 decision.decision.value,
@@ -200,6 +301,34 @@ class PolicyRunner:
                 break  # one PR per policy and tick; the other checks share its blame
         if found and all(r.outcome is Outcome.PASS for r in found):
             self.rollbacker.passing(state, policy.name, found[0])
+
+    def _notify(self, state: DesiredState, event: notifications.Event) -> None:
+        notifier = getattr(self.reconciler, "notifier", None)
+        if notifier is not None:
+            notifier.notify(state.environment, event)
+
+    def _hold(self, state: DesiredState, policy: Policy, result: Evaluation) -> int | None:
+        """`remediation.immediate`: a critical canary failure takes the canary's live traffic
+        away now (the reconciler applies the hold) while its rollback pull request is open. The
+        hold's id when one is placed now or already stands for the route."""
+        if not (
+            isinstance(policy, CanaryAnalysis)
+            and policy.spec.remediation.immediate
+            and result.critical
+        ):
+            return None
+        standing = [h for h in self.history.holds(state.name) if h.route == result.route]
+        if standing:
+            return standing[0].id if standing[0].number is None else None
+        hold = self.history.hold(
+            state.name, result.route, policy.name, result.reason, self._clock()
+        )
+        log.warning(
+            "critical canary failure: live canary percent held at 0",
+            extra={"environment": state.name, "policy": policy.name, "route": result.route},
+        )
+        self.reconciler.trigger(state.name, Trigger.HOLD)
+        return hold
 
     def failing(self, policy: Policy, result: Evaluation) -> bool:
         """Whether the last `failAfter` evaluations of this check all failed (a critical failure

@@ -13,7 +13,8 @@ What a pass records (in the history):
 - changes found on a commit already applied, with self-heal off: DRIFT, nothing applied;
 - a new commit that needs no change: IN_SYNC.
 Repeated identical outcomes (the same drift or the same invalid commit on every poll) are
-recorded once.
+recorded once. A failed apply (or targets that cannot be read to plan) notifies `sync-failed`,
+drift `drift`, through the shared `notifier` (deduplicated per environment, commit and drift).
 """
 
 from __future__ import annotations
@@ -31,10 +32,12 @@ from typing import Any
 
 from controlplane import engine
 from controlplane.engine import TargetPlan
+from controlplane.engine.notifications import Notifier, drift_event, sync_failed_event
 from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
 from controlplane.history import AppliedChange, AttemptResult, History, Trigger
 from controlplane.logs import log_failure
 from controlplane.plan import Change, Plan
+from controlplane.promotion.holds import held_state
 from controlplane.repo import Commit, GitMirror
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.spec import DesiredState
@@ -42,7 +45,7 @@ from controlplane.targets import Target
 
 log = logging.getLogger("controlplane.reconciler")
 # When passes coalesce, the strongest reason wins: a person asking beats a hint beats a poll.
-STRENGTH = (Trigger.MANUAL, Trigger.WEBHOOK, Trigger.STARTUP, Trigger.POLL)
+STRENGTH = (Trigger.MANUAL, Trigger.HOLD, Trigger.WEBHOOK, Trigger.STARTUP, Trigger.POLL)
 
 
 def utc_now() -> datetime:
@@ -66,6 +69,8 @@ class EnvironmentStatus:
     checked_at: datetime | None = None
     # Readiness of what the targets run, where a target can tell (a cluster's Models).
     health: list[dict[str, Any]] = field(default_factory=list)
+    # Live values held apart from git while a rollback pull request is decided.
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +79,7 @@ class EnvironmentStatus:
             "headCommit": self.head_commit,
             "checkedAt": self.checked_at.isoformat() if self.checked_at else None,
             "health": self.health,
+            "held": self.held,
         }
 
 
@@ -101,19 +107,18 @@ class Reconciler:
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         on_synced: Callable[[str], None] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.mirror = mirror
         self.history = history
+        # Shared with the policy runner: one dedupe, one rate limit and one queue per process.
+        self.notifier = notifier or Notifier(history, clock)
         self.metrics = metrics
         self.configured_environments = environments
         self._attempts = attempts
         self._retry_base = retry_base
         self._retry_max = retry_max
-        self._targets = targets or (
-            lambda d: engine.targets_for(
-                d.environment, engine.ConfigRepository(mirror.path, True, mirror.git_env())
-            )
-        )
+        self._targets = targets or engine.mirror_targets(mirror)
         self._clock = clock
         self._sleep = sleep
         self.on_synced = on_synced  # e.g. the policy jobs follow a newly live commit at once
@@ -161,6 +166,7 @@ class Reconciler:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.notifier.close()
 
     def _run(self, environment: str, reason: Trigger) -> None:
         while True:
@@ -197,7 +203,9 @@ class Reconciler:
         status.head_commit = commit.sha
         extra = {"environment": environment, "commit": commit.sha[:12]}
         try:
-            desired = engine.desired_state(self.mirror.path, environment, commit.sha)
+            desired = self._held(
+                engine.desired_state(self.mirror.path, environment, commit.sha), status
+            )
         except InvalidConfig as exc:
             self._invalid(environment, commit, exc.report.strip(), status)
             return
@@ -215,6 +223,10 @@ class Reconciler:
         except ControlPlaneError as exc:
             self._degraded(status, str(exc))
             log.error("cannot plan: %s", exc, extra=extra)
+            self.notifier.notify(
+                desired.environment,
+                sync_failed_event(environment, commit.sha, f"cannot plan: {exc}", self._clock()),
+            )
             return
         last_ok = self.history.last_success(environment)
         if all(p.plan.empty for p in plans):
@@ -223,9 +235,9 @@ class Reconciler:
             self._synced(environment, status, commit.sha)
             return
         applied_already = last_ok is not None and last_ok.commit_sha == commit.sha
-        manual = reason is Trigger.MANUAL
+        manual = reason in (Trigger.MANUAL, Trigger.HOLD)  # a hold placed or released applies
         if applied_already and not manual and not desired.environment.spec.self_heal:
-            self._drift(environment, commit, reason, plans, status)
+            self._drift(environment, commit, reason, plans, status, desired)
             return
         why = Trigger.SELF_HEAL if applied_already and not manual else reason
         self._apply(environment, commit, why, desired, plans, status)
@@ -272,6 +284,10 @@ class Reconciler:
         self.metrics.applies.labels(environment, result.value).inc()
         if error:
             self._degraded(status, f"apply of {commit.sha[:12]} failed: {error}")
+            self.notifier.notify(
+                desired.environment,
+                sync_failed_event(environment, commit.sha, error, self._clock()),
+            )
         else:
             self._synced(environment, status, commit.sha)
             log.info("environment synced (%s)", reason.value, extra=extra)
@@ -344,9 +360,14 @@ class Reconciler:
         reason: Trigger,
         plans: list[TargetPlan],
         status: EnvironmentStatus,
+        desired: DesiredState,
     ) -> None:
         changes = [c for p in plans for c in _applied(p.target, p.plan.changes)]
         self.metrics.drift.labels(environment).inc()
+        # Every pass: the notifier sends each drift (commit and changes) once per interval.
+        self.notifier.notify(
+            desired.environment, drift_event(environment, commit.sha, changes, self._clock())
+        )
         if not self._repeats(environment, commit.sha, AttemptResult.DRIFT):
             self._record(environment, commit, reason, AttemptResult.DRIFT, "", changes)
             log.warning(
@@ -377,8 +398,17 @@ class Reconciler:
             self._clock(), "interrupted: the service stopped during this apply"
         )
 
+    def _held(self, desired: DesiredState, status: EnvironmentStatus) -> DesiredState:
+        """The desired state with the holds of its environment applied (`held_state`): what a
+        hold sets is applied, and not reported as drift."""
+        holds = self.history.holds(desired.name)
+        status.held = [h.to_dict() for h in holds]
+        self.metrics.holds.labels(desired.name).set(len(holds))
+        return held_state(desired, [h.route for h in holds])
+
     def pending_plans(self, environment: str) -> list[Plan]:
         """What a pass would change now (for the API); ControlPlaneError when it cannot say."""
         commit = self.mirror.fetch()
         desired = engine.desired_state(self.mirror.path, environment, commit.sha)
+        desired = held_state(desired, [h.route for h in self.history.holds(environment)])
         return [p.plan for p in engine.plan_targets(desired, self._targets(desired))]

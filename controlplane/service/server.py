@@ -7,7 +7,8 @@ import logging
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from controlplane.credentials import resolve_secret
-from controlplane.engine import Rollbacker
+from controlplane.engine import Promoter, Rollbacker
+from controlplane.engine.notifications import Notifier
 from controlplane.history import Trigger
 from controlplane.http_limits import Limits
 from controlplane.http_server import serve_http
@@ -28,21 +29,31 @@ def serve(settings: ServiceSettings) -> None:
     secret_ref, secret_source = settings.credential("webhook-secret", settings.webhook_secret)
     api_token, webhook_secret = resolve_secret(token_ref), resolve_secret(secret_ref)
     mirror = settings.mirror()
+    history = settings.history()
     reconciler = Reconciler(
         mirror=mirror,
-        history=settings.history(),
+        history=history,
         metrics=ControllerMetrics(),
         environments=settings.environments,
         attempts=settings.apply_attempts,
         retry_base=settings.retry_base_seconds,
         retry_max=settings.retry_max_seconds,
+        notifier=Notifier(history),  # reconciler.notifier: the policy runner's too
     )
     scheduler = BackgroundScheduler(timezone="UTC")
     rollbacker = Rollbacker(
         mirror, reconciler.history, settings.workdir / "rollbacks", settings.rollback_dry_run
     )
+    promoter = Promoter(
+        mirror, reconciler.history, settings.workdir / "promotions", settings.rollback_dry_run
+    )
     runner = PolicyRunner(
-        reconciler, reconciler.history, reconciler.metrics, scheduler, rollbacker=rollbacker
+        reconciler,
+        reconciler.history,
+        reconciler.metrics,
+        scheduler,
+        rollbacker=rollbacker,
+        promoter=promoter,
     )
     reconciler.on_synced = lambda _: runner.sync_jobs()  # policies follow what is live at once
 

@@ -63,6 +63,7 @@ ROUTE_FIELDS_LITELLM: dict[str, str] = {
     "anonymous": "LiteLLM's keys are all-or-nothing for the proxy (its master key or virtual "
     "keys), not per route",
     "firstTokenTimeout": "LiteLLM's stream_timeout is per deployment and proxy-wide, not per route",
+    "judge": "LiteLLM does not grade answers with another model; the embedded gateway does",
 }
 
 
@@ -83,6 +84,7 @@ def _litellm(
             "rateLimits": spec.rate_limits.configured,
             "anonymous": spec.anonymous,
             "firstTokenTimeout": spec.first_token_timeout is not None,
+            "judge": spec.judge is not None,
         }
         for field, is_set in set_fields.items():
             if is_set:

@@ -6,10 +6,12 @@ from controlplane.spec.base import API_VERSION, Metadata, Resource
 from controlplane.spec.budget import Budget
 from controlplane.spec.consumer import Consumer
 from controlplane.spec.environment import Environment
+from controlplane.spec.experiment import Experiment
 from controlplane.spec.gpupool import GpuPool
 from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, SLOPolicy
+from controlplane.spec.promotion import Promotion
 from controlplane.spec.route import Route
 from controlplane.spec.state import DesiredState, LiveState, Managed, ObjectHealth
 
@@ -25,6 +27,8 @@ KINDS: tuple[type[Resource], ...] = (
     SLOPolicy,
     CostPolicy,
     CanaryAnalysis,
+    Promotion,
+    Experiment,
 )
 KIND_BY_NAME: dict[str, type[Resource]] = {k.KIND: k for k in KINDS}
 # The kinds applied to live targets, in dependency order. Environments configure controlplane
@@ -42,6 +46,7 @@ __all__ = [
     "CostPolicy",
     "DesiredState",
     "Environment",
+    "Experiment",
     "GpuPool",
     "Guardrail",
     "LiveState",
@@ -49,6 +54,7 @@ __all__ = [
     "Metadata",
     "Model",
     "ObjectHealth",
+    "Promotion",
     "Resource",
     "Route",
     "SLOPolicy",

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from controlplane.spec.base import Duration, HttpUrl, Name, Resource, SecretRef, SpecModel
+from controlplane.spec.notification import Notifications
 
 
 class GatewayTargetConfig(SpecModel):
@@ -242,6 +243,11 @@ class EnvironmentSpec(SpecModel):
         default=False,
         description="Revert drift (live changes made outside git) on every poll, as Argo CD's "
         "selfHeal does. Off: drift is reported only.",
+    )
+    notifications: Notifications = Field(
+        default_factory=list,
+        description="Where failed syncs, drift, failing policies, pull requests and budget "
+        "thresholds are reported: Slack-compatible or signed webhooks.",
     )
 
 

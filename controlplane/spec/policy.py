@@ -107,7 +107,14 @@ class QuerySli(SpecModel):
     total_query: str = Field(min_length=1, description="PromQL counting all events over [$window].")
 
 
-Sli = Annotated[LatencySli | ErrorSli | QuerySli, Field(discriminator="type")]
+class FeedbackSli(SpecModel):
+    type: Literal["feedback"] = Field(
+        description="Good events are thumbs up given to answers through /v1/feedback; all "
+        "events are all thumbs (up and down). Inconclusive where the dialect has no feedback."
+    )
+
+
+Sli = Annotated[LatencySli | ErrorSli | QuerySli | FeedbackSli, Field(discriminator="type")]
 
 
 class Severity(StrEnum):
@@ -267,7 +274,31 @@ class ErrorCheck(SpecModel):
     )
 
 
+class FeedbackCheck(SpecModel):
+    allowed_increase_points: Percent = Field(
+        default=2, description="Thumbs-down ratio increase tolerated, in percentage points."
+    )
+    critical_increase_points: Percent = Field(
+        default=10,
+        description="Thumbs-down ratio increase that, once shown, fails the canary at once.",
+    )
+
+
+class CanaryRemediation(Remediation):
+    immediate: bool = Field(
+        default=False,
+        description="On a critical failure, also set the live canary percent to 0 at once, "
+        "while the rollback pull request waits for review: the reconciler holds it there "
+        "(reported as held, not as drift) until that pull request is merged or closed.",
+    )
+
+
 class CanaryAnalysisSpec(_PolicySpec):
+    remediation: CanaryRemediation = Field(
+        default_factory=CanaryRemediation,
+        description="What happens when the canary fails: the rollback pull request, and whether "
+        "a critical failure takes the canary's traffic away at once.",
+    )
     min_samples_per_arm: PositiveInt = Field(
         default=200,
         description="Fewest requests in each arm, counted since the canary went live, before "
@@ -294,6 +325,12 @@ class CanaryAnalysisSpec(_PolicySpec):
     )
     errors: ErrorCheck | None = Field(
         default=None, description="Error-ratio check: an exact test, minute by minute."
+    )
+    feedback: FeedbackCheck | None = Field(
+        default=None,
+        description="User feedback check: the canary's thumbs-down share of its ratings "
+        "(POST /v1/feedback on the gateway) against the baseline's, the same exact test as "
+        "errors. Needs a dialect with feedback (the gateway's).",
     )
 
 

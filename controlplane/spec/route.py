@@ -27,6 +27,36 @@ class Variant(SpecModel):
 class Canary(SpecModel):
     model: Name = Field(description="The Model under test.")
     percent: Percent = Field(description="Percent of traffic sent to the canary, 0 to 100.")
+    steps: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Progressive delivery: the percents the canary goes through, ascending, e.g. "
+        "[10, 50, 100]; `percent` is one of them (or 0: stopped, as a rollback leaves it). "
+        "When the route's CanaryAnalysis passes at a step, a promotion pull request moves the "
+        "percent to the next step; from the last step "
+        "it makes the canary the route's model (at 100%, where there is no baseline left to "
+        "compare with, once the step has baked with no policy failing on the route). Empty: no "
+        "promotion pull requests.",
+    )
+    bake_time: Duration = Field(
+        default=timedelta(minutes=10),
+        description="Least time the canary stays at a step, counted from when that step went "
+        "live, before a promotion pull request is opened.",
+    )
+    auto_merge: bool = Field(
+        default=False,
+        description="Merge promotion pull requests through the forge as soon as they are "
+        "opened (git stays the truth; the reconciler applies the merge). Off: a human merges.",
+    )
+
+    @property
+    def next_step(self) -> tuple[float, bool] | None:
+        """Where the next promotion goes: (percent, final). Final, from the last step: the
+        canary becomes the route's model. None without steps or off them."""
+        if self.percent not in self.steps:
+            return None
+        later = [step for step in self.steps if step > self.percent]
+        return (later[0], False) if later else (100.0, True)
 
 
 class Stickiness(SpecModel):
@@ -80,6 +110,21 @@ class RateLimits(SpecModel):
         return self.requests_per_minute is not None or self.tokens_per_minute is not None
 
 
+class Judge(SpecModel):
+    route: Name = Field(
+        description="The Route whose model grades the answers (another route than this one)."
+    )
+    rubric: str = Field(
+        min_length=1,
+        description="What a good answer is. The judge is asked for a score from 0 (fails the "
+        "rubric) to 1 (fully meets it), as JSON.",
+    )
+    sample_rate: Fraction = Field(
+        description="Share of successful answers graded, 0 to 1, drawn by a hash of the "
+        "request id; graded off the request path."
+    )
+
+
 class RouteSpec(SpecModel):
     model: Name = Field(description="The default (stable) Model; the baseline of a canary.")
     variants: list[Variant] = Field(
@@ -119,6 +164,11 @@ class RouteSpec(SpecModel):
         default=None,
         description="For streamed requests: when the model sends no token within this time, "
         "the next model is tried, before any byte reaches the client.",
+    )
+    judge: Judge | None = Field(
+        default=None,
+        description="Grade a sample of the answers with another route's model (LLM as a "
+        "judge), in the background; scores are llm_gateway_judge_score.",
     )
 
 

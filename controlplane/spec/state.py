@@ -11,10 +11,12 @@ from controlplane.spec.base import Resource
 from controlplane.spec.budget import Budget
 from controlplane.spec.consumer import Consumer
 from controlplane.spec.environment import Environment
+from controlplane.spec.experiment import Experiment
 from controlplane.spec.gpupool import GpuPool
 from controlplane.spec.guardrail import Guardrail
 from controlplane.spec.model import Model
 from controlplane.spec.policy import CanaryAnalysis, CostPolicy, Policy, SLOPolicy
+from controlplane.spec.promotion import Promotion
 from controlplane.spec.route import Route
 
 
@@ -32,6 +34,10 @@ class DesiredState:
     slo_policies: tuple[SLOPolicy, ...] = ()
     cost_policies: tuple[CostPolicy, ...] = ()
     canary_analyses: tuple[CanaryAnalysis, ...] = ()
+    # The promotion rules whose source (`from`) is this environment.
+    promotions: tuple[Promotion, ...] = ()
+    # The A/B experiments that run in this environment (evaluated on request, not scheduled).
+    experiments: tuple[Experiment, ...] = ()
     # The config commit it was read from ("" for a working folder), which rendered output names.
     commit: str = ""
 
@@ -64,6 +70,8 @@ class DesiredState:
             *self.routes,
             *self.consumers,
             *self.policies(),
+            *self.promotions,
+            *self.experiments,
         )
 
 

@@ -238,6 +238,15 @@ def create_forge_app(forge: ForgeStandIn) -> FastAPI:
     def get_pull(number: int) -> dict[str, Any]:
         return forge.document(forge.get(number))
 
+    @app.patch(prefix + "/pulls/{number}", dependencies=secured)
+    def update_pull(number: int, payload: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """GitHub's "Update a pull request": only `state: closed` (close without merging)."""
+        pull = forge.get(number)
+        if payload.get("state") == "closed":
+            with forge.lock:
+                pull.state = "closed"
+        return forge.document(pull)
+
     @app.put(prefix + "/pulls/{number}/merge", dependencies=secured)
     def merge_pull(number: int) -> dict[str, Any]:
         sha = forge.merge(number)

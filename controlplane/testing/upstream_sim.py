@@ -41,6 +41,7 @@ class SimulatorSettings:
     stream_usage: bool = True  # False: like llama.cpp, no usage chunk even when asked
     confidence: float = 0.9  # mean token probability of answers; prompts with "hard": a third
     api_key: str | None = None  # when set, requests must carry it as a bearer token
+    reply: str | None = None  # when set, every answer is this text (a judge's score, say)
 
 
 def create_simulator(settings: SimulatorSettings) -> FastAPI:
@@ -79,6 +80,8 @@ def create_simulator(settings: SimulatorSettings) -> FastAPI:
         size = settings.chunk_chars
         echo = [prompt[i : i + size] for i in range(0, len(prompt), size)] if size else [prompt]
         pieces = (echo or [""]) + [f" tok{i}" for i in range(max(settings.tokens - 1, 0))]
+        if settings.reply is not None:
+            pieces = [settings.reply]
         prompt_tokens = sum(
             len(str(m.get("content", "")).split()) for m in body["messages"] if isinstance(m, dict)
         )

@@ -20,9 +20,11 @@ from controlplane.spec import (
     CostPolicy,
     DesiredState,
     Environment,
+    Experiment,
     GpuPool,
     Guardrail,
     Model,
+    Promotion,
     Resource,
     Route,
     SLOPolicy,
@@ -31,15 +33,20 @@ from controlplane.validate.capacity import check_placement
 from controlplane.validate.rules import (
     EnvironmentResources,
     check_budgets,
+    check_canary_signals,
     check_consumers,
     check_environment_resource,
+    check_experiments,
     check_guardrails,
     check_latency_buckets,
     check_policy,
     check_policy_targets,
+    check_promotion_routes,
+    check_promotions,
     check_references,
     check_routes,
     check_unique_names,
+    promotions_from,
 )
 from controlplane.validate.secrets import find_inline_secrets
 from controlplane.validate.structure import Located, parse_resource
@@ -86,6 +93,9 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
 
     policies = [p for p in parsed if p.environment is None]
     problems += check_unique_names(policies)
+    promotions = [p for p in policies if isinstance(p.resource, Promotion)]
+    policies = [p for p in policies if not isinstance(p.resource, Promotion)]
+    problems += check_promotions(promotions, policies, loaded.environments)
     for policy in policies:
         problems += check_policy(policy, loaded.environments)
 
@@ -96,6 +106,7 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             located=tuple(p for p in parsed if p.environment == name),
             policies=tuple(p for p in policies if _selects(p.resource, name)),
             declared=_declared_names(d for d in loaded.documents if environment_of(d.file) == name),
+            promotions=promotions_from(promotions, name),
         )
         problems += [
             *check_environment_resource(env),
@@ -108,7 +119,10 @@ def validate_config(loaded: LoadedConfig, environments: Sequence[str] | None = N
             *check_consumers(env),
             *check_policy_targets(env),
             *check_latency_buckets(env),
+            *check_canary_signals(env),
             *check_target_support(env),
+            *check_promotion_routes(env),
+            *check_experiments(env),
         ]
         state = _desired_state(env)
         if state is not None:
@@ -133,7 +147,7 @@ def _declared_names(documents: Iterable[Document]) -> dict[str, frozenset[str]]:
 
 
 def _selects(policy: Resource, environment: str) -> bool:
-    assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
+    assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis, Experiment))
     chosen = policy.spec.selector.environments
     return not chosen or environment in chosen
 
@@ -159,6 +173,8 @@ def _desired_state(env: EnvironmentResources) -> DesiredState | None:
         slo_policies=_typed(env.policies, SLOPolicy),
         cost_policies=_typed(env.policies, CostPolicy),
         canary_analyses=_typed(env.policies, CanaryAnalysis),
+        promotions=_typed(env.promotions, Promotion),
+        experiments=_typed(env.policies, Experiment),
     )
 
 

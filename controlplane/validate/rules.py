@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from controlplane.config.documents import FieldPath
 from controlplane.errors import Problem, Rule
-from controlplane.policy.dialects import DIALECTS
+from controlplane.policy.dialects import DIALECTS, Dialect
 from controlplane.spec import (
     Budget,
     CanaryAnalysis,
     Consumer,
     CostPolicy,
     Environment,
+    Experiment,
     GpuPool,
     Guardrail,
     Model,
+    Promotion,
     Resource,
     Route,
     SLOPolicy,
@@ -40,6 +44,8 @@ class EnvironmentResources:
     # Kind -> every name the environment's documents declare, parsed or not, so that one broken
     # Model does not also show up as a dangling reference in every Route that names it.
     declared: Mapping[str, frozenset[str]]
+    # The Promotion rules whose source (`from`) is this environment.
+    promotions: tuple[Located, ...] = ()
 
     def of_kind(self, kind: type[Resource]) -> list[Located]:
         return [item for item in self.located if isinstance(item.resource, kind)]
@@ -122,6 +128,17 @@ def check_references(env: EnvironmentResources) -> Iterator[Problem]:
             if name not in guardrails:
                 path = ("spec", "guardrails", i)
                 yield _missing(item, path, "Guardrail", name, env.name, guardrails)
+        judge = item.resource.spec.judge
+        if judge is not None and judge.route not in routes:
+            path = ("spec", "judge", "route")
+            yield _missing(item, path, "Route", judge.route, env.name, routes)
+        elif judge is not None and judge.route == item.resource.name:
+            yield item.problem(
+                ("spec", "judge", "route"),
+                f"the route itself ({judge.route!r}) as its own judge",
+                "another Route, whose model grades this one's answers",
+                Rule.REFERENCE,
+            )
     for item in env.of_kind(Consumer):
         assert isinstance(item.resource, Consumer)
         for i, name in enumerate(item.resource.spec.routes):
@@ -166,6 +183,22 @@ def check_routes(env: EnvironmentResources) -> Iterator[Problem]:
                     ("spec", "canary", "model"),
                     f"canary model {spec.canary.model!r}, which already serves the stable traffic",
                     "a model other than the default and the variants",
+                    Rule.CANARY,
+                )
+            steps = spec.canary.steps
+            if steps and any(b <= a for a, b in itertools.pairwise(steps)):
+                yield item.problem(
+                    ("spec", "canary", "steps"),
+                    f"steps {', '.join(f'{s:g}' for s in steps)}",
+                    "percents in ascending order, each once",
+                    Rule.CANARY,
+                )
+            elif steps and spec.canary.percent not in (0, *steps):
+                yield item.problem(
+                    ("spec", "canary", "percent"),
+                    f"{spec.canary.percent:g}, which is not one of the steps "
+                    f"({', '.join(f'{s:g}' for s in steps)})",
+                    "the step the canary is at, or 0 (stopped: no promotion)",
                     Rule.CANARY,
                 )
         for i, name in enumerate(spec.fallbacks):
@@ -306,6 +339,8 @@ def check_policy_targets(env: EnvironmentResources) -> Iterator[Problem]:
     known_by_kind = {"Route": env.names(Route), "Model": env.names(Model)}
     for item in env.policies:
         policy = item.resource
+        if isinstance(policy, Experiment):
+            continue  # check_experiments
         assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
         refs: list[tuple[FieldPath, str, str]] = [
             (("spec", "selector", "routes", i), "Route", name)
@@ -325,7 +360,7 @@ def check_policy_targets(env: EnvironmentResources) -> Iterator[Problem]:
 def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem]:
     """Checks of one policy on its own, and that the environments it selects exist."""
     policy = item.resource
-    assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis))
+    assert isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis, Experiment))
     for i, name in enumerate(policy.spec.selector.environments):
         if name not in environments:
             yield item.problem(
@@ -361,6 +396,8 @@ def check_policy(item: Located, environments: Sequence[str]) -> Iterator[Problem
             yield from _ascending(
                 item, [t.percent for t in budget.thresholds], ("spec", "budgets", i, "thresholds")
             )
+    elif isinstance(policy, Experiment):
+        yield from _check_experiment(item, policy)
     else:
         spec_a = policy.spec
         for i, check in enumerate(spec_a.latency):
@@ -402,14 +439,19 @@ def _check_burn_window(
         )
 
 
-def check_latency_buckets(env: EnvironmentResources) -> Iterator[Problem]:
-    """A latency SLI threshold must be a bucket bound of the histogram it is read from."""
+def dialect_of(env: EnvironmentResources) -> Dialect:
+    """The metric names the environment's serving layer exports (its Prometheus dialect)."""
     environment = next(
         (i.resource for i in env.of_kind(Environment) if isinstance(i.resource, Environment)),
         None,
     )
     config = environment.spec.prometheus if environment else None
-    dialect = DIALECTS[config.dialect if config else "gateway"]
+    return DIALECTS[config.dialect if config else "gateway"]
+
+
+def check_latency_buckets(env: EnvironmentResources) -> Iterator[Problem]:
+    """A latency SLI threshold must be a bucket bound of the histogram it is read from."""
+    dialect = dialect_of(env)
     for item in env.policies:
         policy = item.resource
         if not isinstance(policy, SLOPolicy):
@@ -440,3 +482,209 @@ def check_latency_buckets(env: EnvironmentResources) -> Iterator[Problem]:
                 f"a bucket bound, such as the nearest: {nearest}",
                 Rule.BUCKETS,
             )
+
+
+def check_canary_signals(env: EnvironmentResources) -> Iterator[Problem]:
+    """A canary check must read metrics the environment's serving layer exports."""
+    dialect = dialect_of(env)
+    for item in env.policies:
+        policy = item.resource
+        if not isinstance(policy, CanaryAnalysis):
+            continue
+        missing = [
+            (field, what)
+            for field, what, has in (
+                ("errors", "failed requests", dialect.errors),
+                ("feedback", "user feedback", dialect.feedback),
+            )
+            if getattr(policy.spec, field) is not None and not has
+        ]
+        for field, what in missing:
+            yield item.problem(
+                ("spec", field),
+                f"a {field} check in environment {env.name!r}, whose {dialect.name} metrics "
+                f"have no {what}: it is not supported by that target",
+                "checks on metrics the environment's Prometheus dialect records",
+                Rule.POLICY,
+            )
+
+
+# --- promotions ---------------------------------------------------------------------------------
+
+
+def promotions_from(promotions: Iterable[Located], environment: str) -> tuple[Located, ...]:
+    """The Promotion rules whose source (`from`) is `environment`."""
+    return tuple(
+        item
+        for item in promotions
+        if isinstance(item.resource, Promotion) and item.resource.source == environment
+    )
+
+
+def check_promotions(
+    promotions: Sequence[Located], policies: Sequence[Located], environments: Sequence[str]
+) -> Iterator[Problem]:
+    """Promotion rules: both environments exist and differ, no chain of rules leads back to a
+    rule's source, and the policies a rule waits for exist and select its source."""
+    selections: dict[str, list[list[str]]] = {}  # policy name -> the environments each selects
+    for item in policies:
+        policy = item.resource
+        if isinstance(policy, (SLOPolicy, CostPolicy, CanaryAnalysis)):
+            selections.setdefault(policy.name, []).append(policy.spec.selector.environments)
+    edges: dict[str, set[str]] = {}
+    for item in promotions:
+        assert isinstance(item.resource, Promotion)
+        edges.setdefault(item.resource.source, set()).add(item.resource.target)
+    for item in promotions:
+        rule = item.resource
+        assert isinstance(rule, Promotion)
+        for field, name in (("from", rule.source), ("to", rule.target)):
+            if name not in environments:
+                yield item.problem(
+                    ("spec", field),
+                    f"environment {name!r}, which has no folder under environments/",
+                    f"one of: {', '.join(environments) or 'none'}",
+                    Rule.REFERENCE,
+                )
+        back = _promotion_path(edges, rule.target, rule.source)
+        if rule.source == rule.target:
+            yield item.problem(
+                ("spec", "to"),
+                f"{rule.target!r}, the environment it promotes from",
+                "a target environment other than the source",
+                Rule.POLICY,
+            )
+        elif back is not None:
+            yield item.problem(
+                ("spec", "to"),
+                f"a cycle of promotions: {' → '.join([rule.source, *back])}",
+                "promotions that never lead back to an environment they start from",
+                Rule.POLICY,
+            )
+        yield from _duplicates(item, rule.spec.policies, ("spec", "policies"), "policy")
+        yield from _duplicates(item, rule.spec.routes, ("spec", "routes"), "route")
+        for i, name in enumerate(rule.spec.policies):
+            selected = selections.get(name)
+            if selected is None:
+                yield item.problem(
+                    ("spec", "policies", i),
+                    f"policy {name!r}, which policies/ does not hold",
+                    f"one of its policies: {', '.join(sorted(selections)) or 'none'}",
+                    Rule.REFERENCE,
+                )
+            elif not any(not chosen or rule.source in chosen for chosen in selected):
+                yield item.problem(
+                    ("spec", "policies", i),
+                    f"policy {name!r}, which does not select environment {rule.source!r}",
+                    f"a policy judged in {rule.source!r}: its selector.environments names it "
+                    "(or is empty)",
+                    Rule.REFERENCE,
+                )
+
+
+def _promotion_path(edges: Mapping[str, set[str]], start: str, goal: str) -> list[str] | None:
+    """The environments from `start` to `goal` along promotion rules (breadth first, in name
+    order, so the shortest and the same path every time), or None when there is none."""
+    previous = {start: start}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            path = [node]
+            while path[-1] != start:
+                path.append(previous[path[-1]])
+            return path[::-1]
+        for following in sorted(edges.get(node, ())):
+            if following not in previous:
+                previous[following] = node
+                queue.append(following)
+    return None
+
+
+def check_promotion_routes(env: EnvironmentResources) -> Iterator[Problem]:
+    """The routes a Promotion rule is limited to exist in its source environment."""
+    routes = env.names(Route)
+    for item in env.promotions:
+        assert isinstance(item.resource, Promotion)
+        for i, name in enumerate(item.resource.spec.routes):
+            if name not in routes:
+                yield _missing(item, ("spec", "routes", i), "Route", name, env.name, routes)
+
+
+def _check_experiment(item: Located, experiment: Experiment) -> Iterator[Problem]:
+    """An Experiment on its own: each variant and each metric once."""
+    spec = experiment.spec
+    yield from _duplicates(item, spec.variants, ("spec", "variants"), "variant")
+    metrics = [spec.primary.value, *(g.metric.value for g in spec.guardrails)]
+    for i, metric in enumerate(metrics[1:]):
+        if metric in metrics[: i + 1]:
+            yield item.problem(
+                ("spec", "guardrails", i, "metric"),
+                f"{metric}, already the primary metric or another guardrail",
+                "each metric once: the primary, or a guardrail",
+                Rule.POLICY,
+            )
+
+
+def check_experiments(env: EnvironmentResources) -> Iterator[Problem]:
+    """An Experiment's route exists in every environment it selects, its variants are that
+    route's variants, and the environment's metrics tell its variants and metrics apart."""
+    routes = {i.resource.name: i.resource for i in env.of_kind(Route)}
+    dialect = dialect_of(env)
+    exported = {
+        "error-ratio": dialect.errors,
+        "cost-per-1k": dialect.cost,
+        "thumbs-up": dialect.feedback,
+        "judge-score": dialect.judge_score,
+    }
+    for item in env.policies:
+        experiment = item.resource
+        if not isinstance(experiment, Experiment):
+            continue
+        spec = experiment.spec
+        route = routes.get(spec.route)
+        if not isinstance(route, Route):
+            known = env.names(Route)
+            if spec.route not in known:  # declared but broken: reported where it is
+                yield _missing(item, ("spec", "route"), "Route", spec.route, env.name, known)
+            continue
+        arms = [v.name for v in route.spec.variants]
+        if not arms:
+            yield item.problem(
+                ("spec", "route"),
+                f"route {route.name!r}, which has no variants in environment {env.name!r}",
+                "a route whose spec.variants include the experiment's variants",
+                Rule.REFERENCE,
+            )
+        for i, name in enumerate(spec.variants if arms else []):
+            if name not in arms:
+                yield item.problem(
+                    ("spec", "variants", i),
+                    f"variant {name!r}, which route {route.name!r} does not have in environment "
+                    f"{env.name!r}",
+                    f"one of the route's spec.variants: {', '.join(arms)}",
+                    Rule.REFERENCE,
+                )
+        if not dialect.variant_label:
+            yield item.problem(
+                ("spec", "route"),
+                f"an experiment in environment {env.name!r}, whose {dialect.name} metrics have "
+                "no variant label",
+                "an environment whose Prometheus dialect labels variants (gateway)",
+                Rule.POLICY,
+            )
+            continue
+        metrics: list[tuple[FieldPath, str]] = [(("spec", "primary"), spec.primary.value)]
+        metrics += [
+            (("spec", "guardrails", i, "metric"), g.metric.value)
+            for i, g in enumerate(spec.guardrails)
+        ]
+        for path, metric in metrics:
+            if exported.get(metric) == "":
+                yield item.problem(
+                    path,
+                    f"{metric}, which the {dialect.name} metrics of environment {env.name!r} "
+                    "do not record",
+                    "a metric the environment's Prometheus dialect records",
+                    Rule.POLICY,
+                )

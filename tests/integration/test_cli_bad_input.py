@@ -89,6 +89,15 @@ def cases(p: Places) -> list[Case]:
         Case(("evaluate", cfg, "--env", "dev", "--at", "yesterday"), 1, "expected ISO 8601"),
         Case(("evaluate", cfg, "--env", "nope"), 1, "no environment 'nope'"),
         Case(("evaluate", cfg, "--env", "dev", "--prometheus", UNREACHABLE), 0, ""),
+        # alerts: renders rules, contacts nothing
+        Case(("alerts", "/no/such/dir"), 2, "no such directory"),
+        Case(("alerts", cfg, "--environment", "nope"), 2, "no environment 'nope'"),
+        Case(("alerts", cfg, "-o", "toml"), 2, "invalid choice"),
+        Case(("alerts", cfg, "--out", "/proc/nope/rules.yml"), 2, "cannot write"),
+        # experiment
+        Case(("experiment",), 2, "required"),
+        Case(("experiment", "report", "nope", cfg), 2, "no Experiment 'nope'"),
+        Case(("experiment", "report", "x", cfg, "--since", "soon"), 2, "expected ISO 8601"),
         # serve: settings are checked before anything starts
         Case(("serve",), 2, "repo"),
         Case(("serve", "--config", "/no/such.yaml"), 2, "no such settings file"),

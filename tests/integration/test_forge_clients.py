@@ -34,7 +34,7 @@ class Recording(httpx.BaseTransport):
 
 
 def test_the_github_client_speaks_githubs_published_api_to_the_stand_in(tmp_path: Path) -> None:
-    origin = bare_origin(tmp_path, ("rollback/prod/slo/abc", "feature"))
+    origin = bare_origin(tmp_path, ("rollback/prod/slo/abc", "feature", "promote/prod/x"))
     with running(
         ["forge-standin", "--repo", str(origin), "--token", "env:FORGE_TOKEN"],
         free_port(),
@@ -53,6 +53,9 @@ def test_the_github_client_speaks_githubs_published_api_to_the_stand_in(tmp_path
         client.comment(pull.number, "passes again")
         listed = client.open_pull_requests()
         fetched = client.pull_request(pull.number)
+        other = client.create_pull_request("promote/prod/x", "main", "Promote", "")
+        client.merge_pull_request(other.number, "Promote")
+        merged = client.pull_request(other.number)
         with pytest.raises(ForgeError, match="HTTP 422: A pull request already exists"):
             client.create_pull_request("rollback/prod/slo/abc", "main", "again", "")
         with pytest.raises(ForgeError, match="HTTP 404: Not Found"):
@@ -63,6 +66,7 @@ def test_the_github_client_speaks_githubs_published_api_to_the_stand_in(tmp_path
     assert [p.head for p in listed] == ["rollback/prod/slo/abc", "feature"]
     assert fetched.labels == ("rollback", "env:prod")
     assert (fetched.open, fetched.base, fetched.body) == (True, "main", "body **md**")
+    assert (fetched.merged, merged.open, merged.merged) == (False, False, True)
     operations = [check_exchange(request, response) for request, response in recording.exchanges]
     assert operations == [
         "pulls/create",
@@ -71,6 +75,9 @@ def test_the_github_client_speaks_githubs_published_api_to_the_stand_in(tmp_path
         "pulls/request-reviewers",
         "issues/create-comment",
         "pulls/list",
+        "pulls/get",
+        "pulls/create",
+        "pulls/merge",
         "pulls/get",
         "pulls/create",  # the 422 is a documented answer of pulls/create
         "issues/create-comment",
@@ -233,6 +240,7 @@ def test_gitlab_merge_requests_notes_labels_and_reviewers() -> None:
             ("PUT", f"{base}/merge_requests/7"): GITLAB_MR,
             ("GET", "/api/v4/users"): [{"id": 42, "username": "oncall"}],
             ("POST", f"{base}/merge_requests/7/notes"): {"id": 1},
+            ("PUT", f"{base}/merge_requests/7/merge"): {**GITLAB_MR, "state": "merged"},
         }
     )
     http = ForgeHttp(
@@ -247,6 +255,7 @@ def test_gitlab_merge_requests_notes_labels_and_reviewers() -> None:
     client.request_reviewers(pull.number, ["oncall"])
     client.comment(pull.number, "passes again")
     [listed] = client.open_pull_requests()
+    client.merge_pull_request(pull.number, "Promote")
     assert (pull.number, pull.open, listed.head) == (7, True, "rollback/prod/slo/abc")
     bodies = [json.loads(r.content) if r.content else None for r in seen]
     assert bodies[0] == {
@@ -261,6 +270,7 @@ def test_gitlab_merge_requests_notes_labels_and_reviewers() -> None:
     assert bodies[3] == {"reviewer_ids": [42]}
     assert bodies[4] == {"body": "passes again"}
     assert seen[5].url.params["state"] == "opened"
+    assert (seen[6].method, bodies[6]) == ("PUT", {"merge_commit_message": "Promote"})
     assert all(r.headers["Authorization"] == "Bearer t" for r in seen)
 
 
@@ -285,6 +295,7 @@ def test_gitea_pull_requests_with_labels_by_id_created_when_missing() -> None:
             ("POST", f"{base}/labels"): {"id": 6, "name": "env:prod"},
             ("POST", f"{base}/issues/3/labels"): [],
             ("POST", f"{base}/issues/3/comments"): {"id": 1},
+            ("POST", f"{base}/pulls/3/merge"): {},
         }
     )
     http = ForgeHttp(
@@ -297,7 +308,9 @@ def test_gitea_pull_requests_with_labels_by_id_created_when_missing() -> None:
     pull = client.create_pull_request("rollback/prod/slo/abc", "main", "Rollback", "body")
     client.add_labels(pull.number, ["rollback", "env:prod"])
     client.comment(pull.number, "passes again")
+    client.merge_pull_request(pull.number, "Promote")
     bodies = [json.loads(r.content) if r.content else None for r in seen]
+    assert bodies[5] == {"Do": "merge", "MergeTitleField": "Promote"}
     assert bodies[0] == {
         "head": "rollback/prod/slo/abc",
         "base": "main",

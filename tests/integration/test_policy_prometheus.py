@@ -121,6 +121,16 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusClien
             labels = {"route": "pricey", "variant": variant, "model": f"pricey-{variant}"}
             h.counter("llm_gateway_cost_usd", labels, second, usd * 100 * minute)
             h.counter("llm_gateway_requests", {**labels, "status": "200"}, second, 100 * minute)
+    for route, canary_down in (("liked", 0.10), ("disliked", 0.30)):  # thumbs, 60 a minute
+        requests(h, route, "default", END - timedelta(minutes=30), 30, 300, lambda at: 0.0)
+        requests(h, route, "canary", END - timedelta(minutes=30), 30, 300, lambda at: 0.0)
+        for variant, down in (("default", 0.10), ("canary", canary_down)):
+            labels = {"route": route, "variant": variant, "model": f"{route}-{variant}"}
+            for i in range(31):
+                second = (END - timedelta(minutes=30 - i)).timestamp()
+                for rating, share in (("down", down), ("up", 1 - down)):
+                    count = round(60 * share * i)
+                    h.counter("llm_gateway_feedback", {**labels, "rating": rating}, second, count)
     midnight = END.replace(hour=0)
     for i in range(12 * 60 + 1):  # $800 spent evenly by noon: on course for $1,600 a day
         at = midnight + timedelta(minutes=i)
@@ -466,3 +476,31 @@ def test_the_runner_judges_a_canary_since_it_went_live_whatever_is_applied_after
     [fresh] = runner._run(stepped, [twice])
     assert "look 5/60" in fresh.reason
     assert fresh.evidence[0].value == 500  # 5 whole minutes of 100 canary requests
+
+
+def test_a_canary_users_dislike_fails_on_feedback_and_one_they_like_as_much_passes(
+    source: PrometheusClient,
+) -> None:
+    policy = doc(
+        CanaryAnalysis,
+        "feedback",
+        {
+            "minSamplesPerArm": 200,
+            "feedback": {"allowedIncreasePoints": 5, "criticalIncreasePoints": 10},
+        },
+    )
+    starts = {"liked": CANARY_START, "disliked": CANARY_START}
+    [liked] = evaluate_policy(
+        policy, state("liked", canary=True), GATEWAY, source, AFTER_END, starts
+    )
+    [disliked] = evaluate_policy(
+        policy, state("disliked", canary=True), GATEWAY, source, AFTER_END, starts
+    )
+    assert liked.outcome is Outcome.PASS, liked
+    assert disliked.outcome is Outcome.FAIL, disliked
+    assert disliked.critical  # +20 points, past the critical +10
+    thumbs = disliked.evidence[-1]
+    assert thumbs.name == "thumbs-down ratio increase (points)"
+    assert thumbs.value == pytest.approx(20, abs=1)
+    assert "canary 540/1800 ratings" in thumbs.note
+    assert 'rating="down"' in thumbs.query

@@ -183,3 +183,41 @@ def test_rollback_pull_request(golden: Golden) -> None:
     golden("pull-request-body.md", render_body(proposal))
     golden("pull-request-file.md", render_pull_request_file(proposal))
     golden("commit-message.txt", render_commit_message(proposal))
+
+
+def test_promotion_pull_request(golden: Golden) -> None:
+    from controlplane.promotion import proposal as promotion
+    from controlplane.render.promotion import (
+        render_promotion_body,
+        render_promotion_commit_message,
+        render_promotion_file,
+    )
+
+    passed = evaluation().model_copy(
+        update={"outcome": Verdict.PASS, "reason": "ttft: the canary is within +10% (p=0.002)"}
+    )
+    key = "chat/chat-v2/10-50"
+    proposal = promotion.PromotionProposal(
+        kind=promotion.PromotionKind.CANARY_STEP,
+        environment="prod",
+        route="chat",
+        key=key,
+        title="Promote prod/chat: canary chat-v2 10% → 50%",
+        summary=("**The canary `chat-v2` passed.**", "", "Merging moves the canary to 50%."),
+        changes=("move the canary chat-v2 of route chat from 10% to 50%",),
+        evaluations=(passed,),
+        branch=promotion.branch_name(promotion.PromotionKind.CANARY_STEP, "prod", key),
+        base="main",
+        plan_markdown="### controlplane plan: `prod`\n\n**Plan: 0 to create, 1 to update.**\n",
+        prometheus_url="http://prometheus.example:9090",
+        labels=promotion.promotion_labels("prod"),
+    )
+    golden("promotion-body.md", render_promotion_body(proposal))
+    golden("promotion-file.md", render_promotion_file(proposal))
+    golden("promotion-commit-message.txt", render_promotion_commit_message(proposal))
+    assert promotion.marker_of(render_promotion_body(proposal)) == {
+        "kind": "canary-step",
+        "environment": "prod",
+        "route": "chat",
+        "key": key,
+    }

@@ -1,0 +1,1 @@
+"""Promotion: moving a change forward through pull requests (canary steps, environments). Pure."""
