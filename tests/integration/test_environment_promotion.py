@@ -6,6 +6,7 @@ passing, becomes a pull request applying it to prod's files. Real git origin and
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,6 +99,39 @@ def test_a_change_live_in_staging_with_policies_passing_opens_one_pr_for_prod(
         assert tick(live + timedelta(minutes=30)) == []  # not live for an hour yet
         passing(live + timedelta(minutes=61), Outcome.INCONCLUSIVE)
         assert tick(live + timedelta(minutes=62)) == []  # not every policy passing
+        # A rule that names its policies waits for those alone.
+        first = state.policies()[0].name
+        named = replace(
+            state,
+            promotions=(
+                rule.model_copy(
+                    update={
+                        "metadata": rule.metadata.model_copy(update={"name": "named"}),
+                        "spec": rule.spec.model_copy(update={"policies": [first]}),
+                    }
+                ),
+            ),
+        )
+        history.record_evaluations(
+            [
+                Evaluation(
+                    policy=first,
+                    kind=state.policies()[0].KIND,
+                    check="check",
+                    environment="staging",
+                    route="chat",
+                    at=live + timedelta(minutes=62),
+                    outcome=Outcome.PASS,
+                    reason="passes",
+                )
+            ]
+        )
+        dry = Promoter(mirror, history, tmp_path / "dry", dry_run=True, targets=lambda _: [])
+        [written] = dry.environments(
+            named, live + timedelta(minutes=62), lambda t: engine.desired_state(mirror.path, t, sha)
+        )
+        assert written.decision is Decision.DRY_RUN, written.message
+        assert tick(live + timedelta(minutes=62)) == []  # the rule naming none: all of them
         passing(live + timedelta(minutes=63))
         # A rollback under review in prod holds every change back from it.
         git(work, "push", "-q", "origin", "HEAD:refs/heads/rollback/prod/slo/abc")

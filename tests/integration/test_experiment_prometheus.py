@@ -288,3 +288,27 @@ def test_serve_ships_each_winner_by_one_pull_request(
         experiments = git(work, "show", "FETCH_HEAD:policies/experiments.yaml")
         assert "name: better-answers" not in experiments
         assert "name: same" in experiments
+
+
+def test_serve_schedules_experiments_at_their_interval(setup: Setup, tmp_path: Path) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from controlplane.service.metrics import ControllerMetrics
+    from controlplane.service.policies import PolicyRunner
+
+    repo = tmp_path / "repo"
+    shutil.copytree(setup.config, repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "experiments")
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    history = SqlHistory(f"sqlite:///{tmp_path / 'history.db'}")
+    attempt = history.start("dev", sha, "dev", "experiments", Trigger.WEBHOOK, T0)
+    history.finish(attempt, AttemptResult.APPLIED, T0)
+    scheduler = BackgroundScheduler(timezone="UTC")  # not started: jobs are only listed
+    runner = PolicyRunner(
+        cast(Reconciler, StubReconciler(history, repo)), history, ControllerMetrics(), scheduler
+    )
+    runner.sync_jobs()
+    jobs = {job.id: job.args for job in scheduler.get_jobs()}
+    assert jobs["policies:dev:3600"] == ("dev", [n for n, *_ in CASES])  # interval: 1h (default)
