@@ -22,7 +22,12 @@ from datetime import datetime
 from pathlib import Path
 
 from controlplane.engine.connect import forge_for, mirror_targets
-from controlplane.engine.pull_requests import open_pull_request, plan_markdown, validated
+from controlplane.engine.pull_requests import (
+    open_pull_request,
+    plan_markdown,
+    validated,
+    write_pull_request,
+)
 from controlplane.errors import ControlPlaneError
 from controlplane.forge import Forge, PullRequest
 from controlplane.history import AttemptResult, History, Hold
@@ -436,9 +441,7 @@ class Promoter:
     def _write(
         self, request: Request, proposal: PromotionProposal, now: datetime
     ) -> PromotionResult:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / (proposal.branch.replace("/", "_") + ".md")
-        path.write_text(render_promotion_file(proposal))
+        path = write_pull_request(self.out_dir, proposal.branch, render_promotion_file(proposal))
         result = self._record(request, now, Decision.DRY_RUN, str(path), branch=proposal.branch)
         return PromotionResult(result.decision, f"written to {path}", proposal, file=path)
 

@@ -59,3 +59,11 @@ def open_pull_request(
     except ControlPlaneError as exc:
         log.warning("pull request #%d: %s", pull.number, exc, extra=extra)
     return pull
+
+
+def write_pull_request(out_dir: Path, branch: str, text: str) -> Path:
+    """Dry run: the pull request as one Markdown file, named after its branch."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / (branch.replace("/", "_") + ".md")
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -21,7 +21,12 @@ from controlplane.engine.connect import (
     metric_source_for,
     mirror_targets,
 )
-from controlplane.engine.pull_requests import open_pull_request, plan_markdown, validated
+from controlplane.engine.pull_requests import (
+    open_pull_request,
+    plan_markdown,
+    validated,
+    write_pull_request,
+)
 from controlplane.errors import ConfigError, ControlPlaneError
 from controlplane.forge import Forge, PullRequest
 from controlplane.history import AttemptResult, History
@@ -271,9 +276,7 @@ class Rollbacker:
         return RollbackResult(Decision.ALREADY_REVERTED, message)
 
     def _write(self, proposal: Proposal, now: datetime, record: bool) -> RollbackResult:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / (proposal.branch.replace("/", "_") + ".md")
-        path.write_text(render_pull_request_file(proposal))
+        path = write_pull_request(self.out_dir, proposal.branch, render_pull_request_file(proposal))
         if record:
             self.history.record_rollback(
                 proposal.environment,

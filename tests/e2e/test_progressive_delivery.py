@@ -35,6 +35,7 @@ from tests.support.config import REPO, edit
 from tests.support.processes import TOKEN, free_port, gateway, git, running, simulator
 from tests.support.prometheus import History, prometheus
 from tests.support.receiver import Receiver, receiver
+from tests.support.rollback_scenario import CANARY_MODEL
 from tests.support.service import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -59,19 +60,6 @@ spec:
   latency:
     - {metric: ttft, allowedIncreasePercent: 20, criticalIncreasePercent: 40}
   remediation: {strategy: patch, cooldown: 30m, immediate: true}
-"""
-CANARY_MODEL = """
----
-apiVersion: controlplane.dev/v1alpha1
-kind: Model
-metadata:
-  name: chat-canary
-spec:
-  baseModel: meta-llama/Llama-3.1-8B-Instruct
-  parameterCount: 8B
-  quantization: bf16
-  framework: openai-compatible
-  endpoint: {endpoint}
 """
 
 
@@ -210,7 +198,7 @@ def rollout(
             )
             edit(work, "environments/dev/models.yaml", "http://127.0.0.1:8101/v1", f"{sim}/v1")
             with (work / "environments/dev/models.yaml").open("a") as models:
-                models.write(CANARY_MODEL.format(endpoint=f"{sim}/v1"))
+                models.write(CANARY_MODEL.replace("http://127.0.0.1:8109/v1", f"{sim}/v1"))
             edit(
                 work,
                 "environments/dev/routes.yaml",
