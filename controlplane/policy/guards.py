@@ -13,6 +13,19 @@ from controlplane.spec.base import format_duration
 from controlplane.spec.policy import CostAction, CostBudget, CostPolicy, SLOPolicy, ThresholdGuard
 
 
+def guard_queries(guard: ThresholdGuard, dialect: Dialect, route: str) -> tuple[str, str]:
+    """(the quantile over the guard's window, the requests in it): what the evaluator asks, and
+    what the rendered alert rule asks too."""
+    base = dialect.histogram(guard.metric)
+    w = duration(guard.for_.total_seconds())
+    selector = f'{dialect.route_label}="{route}"'
+    quantile = (
+        f"histogram_quantile({guard.quantile}, sum by (le) "
+        f"(rate({base}_bucket{{{selector}}}[{w}])))"
+    )
+    return quantile, f"sum(increase({base}_count{{{selector}}}[{w}]))"
+
+
 def evaluate_guard(
     policy: SLOPolicy,
     guard: ThresholdGuard,
@@ -22,14 +35,8 @@ def evaluate_guard(
     route: str,
     at: datetime,
 ) -> Evaluation:
-    base = dialect.histogram(guard.metric)
     w = duration(guard.for_.total_seconds())
-    selector = f'{dialect.route_label}="{route}"'
-    quantile_q = (
-        f"histogram_quantile({guard.quantile}, sum by (le) "
-        f"(rate({base}_bucket{{{selector}}}[{w}])))"
-    )
-    count_q = f"sum(increase({base}_count{{{selector}}}[{w}]))"
+    quantile_q, count_q = guard_queries(guard, dialect, route)
     limit = guard.threshold.total_seconds()
 
     def result(

@@ -31,8 +31,8 @@ import yaml
 
 from controlplane.errors import MetricsUnavailable
 from controlplane.policy.dialects import DIALECTS, Dialect
+from controlplane.policy.guards import guard_queries
 from controlplane.policy.slo import burn_windows, sli_queries
-from controlplane.policy.source import duration
 from controlplane.spec import DesiredState, Route
 from controlplane.spec.base import format_duration
 from controlplane.spec.policy import (
@@ -255,18 +255,6 @@ def _burn_rule(
             "description": description,
         },
     )
-
-
-def guard_queries(guard: ThresholdGuard, dialect: Dialect, route: str) -> tuple[str, str]:
-    """(the quantile over the guard's window, the requests in it), as the evaluator asks."""
-    base = dialect.histogram(guard.metric)
-    w = duration(guard.for_.total_seconds())
-    selector = f'{dialect.route_label}="{route}"'
-    quantile = (
-        f"histogram_quantile({guard.quantile}, sum by (le) "
-        f"(rate({base}_bucket{{{selector}}}[{w}])))"
-    )
-    return quantile, f"sum(increase({base}_count{{{selector}}}[{w}]))"
 
 
 def _guard_rule(

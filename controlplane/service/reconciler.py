@@ -34,7 +34,7 @@ from controlplane import engine
 from controlplane.engine import TargetPlan
 from controlplane.engine.notifications import Notifier, drift_event, sync_failed_event
 from controlplane.errors import ConfigError, ControlPlaneError, InvalidConfig, TargetError
-from controlplane.history import AppliedChange, AttemptResult, History, Trigger
+from controlplane.history import AppliedChange, Attempt, AttemptResult, History, Trigger
 from controlplane.logs import log_failure
 from controlplane.plan import Change, Plan
 from controlplane.promotion.holds import held_state
@@ -340,17 +340,34 @@ class Reconciler:
     def _invalid(
         self, environment: str, commit: Commit, problems: str, status: EnvironmentStatus
     ) -> None:
+        live = self.history.last_success(environment)
         if not self._repeats(environment, commit.sha, AttemptResult.INVALID):
             self._record(environment, commit, Trigger.VALIDATE, AttemptResult.INVALID, problems)
             log.error(
                 "commit is invalid; nothing applied",
                 extra={"environment": environment, "commit": commit.sha[:12], "error": problems},
             )
-        live = self.history.last_success(environment)
+            self._notify_invalid(environment, commit, problems, live)
         status.sync = SyncStatus.DEGRADED
         status.message = (
             f"commit {commit.sha[:12]} is invalid and was not applied; live stays at "
             f"{live.commit_sha[:12] if live else 'nothing applied yet'}:\n{problems}"
+        )
+
+    def _notify_invalid(
+        self, environment: str, commit: Commit, problems: str, live: Attempt | None
+    ) -> None:
+        """An invalid commit is a failed sync: told once, to the channels of the commit that is
+        live (the invalid one's own settings cannot be trusted)."""
+        if live is None:
+            return
+        try:
+            channels = engine.desired_state(self.mirror.path, environment, live.commit_sha)
+        except ControlPlaneError:
+            return
+        self.notifier.notify(
+            channels.environment,
+            sync_failed_event(environment, commit.sha, f"invalid:\n{problems}", self._clock()),
         )
 
     def _drift(

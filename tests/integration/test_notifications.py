@@ -272,6 +272,52 @@ def test_a_failed_apply_is_notified_once_however_many_passes_fail(
     ]
 
 
+def test_an_invalid_commit_is_notified_once_to_the_live_commits_channels(
+    rx: Receiver, history: SqlHistory, tmp_path: Path
+) -> None:
+    origin, work = tmp_path / "origin.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    git(tmp_path, "clone", "-q", str(origin), str(work))
+    for folder in ("environments", "policies"):
+        shutil.copytree(REPO / folder, work / folder)
+    edit(
+        work,
+        "environments/dev/environment.yaml",
+        "selfHeal: true",
+        f'selfHeal: true\n  notifications: [{{type: webhook, url: "{rx.url}/hook", '
+        'secret: "env:TEST_WEBHOOK_SECRET", events: [sync-failed]}]',
+    )
+    git(work, "add", ".")
+    git(work, "commit", "-qm", "dev, with a webhook for failed syncs")
+    git(work, "push", "-q", "origin", "main")
+    reconciler = Reconciler(
+        GitMirror(str(origin), tmp_path / "mirror.git", "main"),
+        history,
+        ControllerMetrics(),
+        ["dev"],
+        targets=lambda _: [],
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TEST_WEBHOOK_SECRET", SECRET)
+        reconciler.reconcile("dev", Trigger.POLL)  # valid: live, nothing to send
+        edit(work, "environments/dev/routes.yaml", "requestsPerMinute: 60", "requestsPerMinute: -1")
+        git(work, "commit", "-qam", "a negative rate limit")
+        git(work, "push", "-q", "origin", "main")
+        broken = git(work, "rev-parse", "HEAD")
+        for _ in range(3):  # three polls see the same invalid commit
+            reconciler.reconcile("dev", Trigger.POLL)
+        assert reconciler.notifier.flush(10)
+    reconciler.shutdown()
+
+    assert [a.result.value for a in history.attempts("dev")] == ["invalid", "in-sync"]
+    [post] = rx.requests
+    assert independently_verified(post, SECRET)
+    body = post.json()
+    assert body["title"] == f"commit {broken[:12]} could not be applied"
+    assert "invalid:" in body["text"]
+    assert "requestsPerMinute" in body["text"]
+
+
 def posts(rx: Receiver, event: str) -> list[Received]:
     return [r for r in rx.requests if r.headers.get("X-Controlplane-Event") == event]
 
