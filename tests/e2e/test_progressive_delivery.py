@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 from controlplane.engine import Promoter, Rollbacker
 from controlplane.history import SqlHistory, Trigger
@@ -28,6 +29,7 @@ from controlplane.policy import Outcome
 from controlplane.prometheus import BatchingSource, PrometheusClient
 from controlplane.repo import GitMirror
 from controlplane.rollback.decision import Decision
+from controlplane.service.api import create_api
 from controlplane.service.metrics import ControllerMetrics
 from controlplane.service.policies import PolicyRunner
 from controlplane.service.reconciler import Reconciler
@@ -297,6 +299,17 @@ def test_a_canary_goes_10_50_100_through_promotion_prs_each_merged_and_applied(
             ("chat/chat-canary/100-model", "merged"),
             ("chat/chat-canary/50-100", "merged"),
             ("chat/chat-canary/10-50", "merged"),
+        ]
+        api = TestClient(create_api(r.reconciler, "api-token", "webhook-secret"))
+        assert api.get("/api/v1/promotions").status_code == 401
+        listed = api.get(
+            "/api/v1/promotions?environment=dev&kind=canary-step",
+            headers={"Authorization": "Bearer api-token"},
+        ).json()["promotions"]
+        assert [(p["key"], p["status"], p["number"]) for p in listed] == [
+            ("chat/chat-canary/100-model", "merged", third["number"]),
+            ("chat/chat-canary/50-100", "merged", second["number"]),
+            ("chat/chat-canary/10-50", "merged", first["number"]),
         ]
 
 
