@@ -222,9 +222,9 @@ class Refusing:
         raise TargetUnavailable("refusing: nothing was accepted")
 
 
-def test_a_failed_apply_is_notified_once_however_many_passes_fail(
-    rx: Receiver, history: SqlHistory, tmp_path: Path
-) -> None:
+def pushed_config(rx: Receiver, tmp_path: Path) -> tuple[Path, Path]:
+    """A bare origin and its clone holding the shipped config, dev notifying failed syncs to
+    the receiver's webhook: (origin, work)."""
     origin, work = tmp_path / "origin.git", tmp_path / "work"
     git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
     git(tmp_path, "clone", "-q", str(origin), str(work))
@@ -240,6 +240,13 @@ def test_a_failed_apply_is_notified_once_however_many_passes_fail(
     git(work, "add", ".")
     git(work, "commit", "-qm", "dev, with a webhook for failed syncs")
     git(work, "push", "-q", "origin", "main")
+    return origin, work
+
+
+def test_a_failed_apply_is_notified_once_however_many_passes_fail(
+    rx: Receiver, history: SqlHistory, tmp_path: Path
+) -> None:
+    origin, work = pushed_config(rx, tmp_path)
     sha = git(work, "rev-parse", "HEAD")
     reconciler = Reconciler(
         GitMirror(str(origin), tmp_path / "mirror.git", "main"),
@@ -275,21 +282,7 @@ def test_a_failed_apply_is_notified_once_however_many_passes_fail(
 def test_an_invalid_commit_is_notified_once_to_the_live_commits_channels(
     rx: Receiver, history: SqlHistory, tmp_path: Path
 ) -> None:
-    origin, work = tmp_path / "origin.git", tmp_path / "work"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
-    git(tmp_path, "clone", "-q", str(origin), str(work))
-    for folder in ("environments", "policies"):
-        shutil.copytree(REPO / folder, work / folder)
-    edit(
-        work,
-        "environments/dev/environment.yaml",
-        "selfHeal: true",
-        f'selfHeal: true\n  notifications: [{{type: webhook, url: "{rx.url}/hook", '
-        'secret: "env:TEST_WEBHOOK_SECRET", events: [sync-failed]}]',
-    )
-    git(work, "add", ".")
-    git(work, "commit", "-qm", "dev, with a webhook for failed syncs")
-    git(work, "push", "-q", "origin", "main")
+    origin, work = pushed_config(rx, tmp_path)
     reconciler = Reconciler(
         GitMirror(str(origin), tmp_path / "mirror.git", "main"),
         history,
